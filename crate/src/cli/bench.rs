@@ -1,0 +1,162 @@
+//! Throughput of the CLIP towers, printed as a table and as JSON. Inputs change every iteration so
+//! that no backend can reuse a previous result.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::tensor::{Distribution, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::clip::random::RandomWeights;
+use crate::clip::{Clip, ClipConfig};
+use crate::error::{Error, Result};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Benchmark a real CLIP folder instead of random ViT-B/32-shaped weights
+    #[arg(long)]
+    clip: Option<PathBuf>,
+    /// Random weights in these shapes when no --clip is given
+    #[arg(long, value_parser = ["vit-b-32", "vit-l-14"], default_value = "vit-b-32")]
+    shape: String,
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// Batch sizes to measure
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    batch: Vec<usize>,
+    /// Text lengths (tokens, start and end included) to measure
+    #[arg(long, value_delimiter = ',', default_value = "30,77")]
+    text_len: Vec<usize>,
+    /// Timed iterations per case (after one warm-up)
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Print only the JSON result
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let device = args.backend.device()?;
+    let clip = match &args.clip {
+        Some(dir) => {
+            crate::pipeline::ClipPipeline::from_folder(dir, Default::default(), &device)?.clip
+        }
+        None => {
+            let config = match args.shape.as_str() {
+                "vit-l-14" => ClipConfig::vit_l14(),
+                _ => ClipConfig::vit_b32(),
+            };
+            Clip::load(&config, &RandomWeights { seed: 0 }, 49407, &device)?
+        }
+    };
+    if args.iters == 0 || args.batch.contains(&0) {
+        return Err(Error::Invalid(
+            "--iters and --batch must be at least 1".into(),
+        ));
+    }
+    let cases = args.batch.len() * (1 + args.text_len.len());
+    let bar = ProgressBar::new((cases * (args.iters + 1)) as u64).with_style(
+        ProgressStyle::with_template("{msg:>18} {bar:30} {pos}/{len} [{elapsed}]")
+            .expect("valid template"),
+    );
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let s = clip.config.vision.image_size;
+    let mut results = Vec::new();
+    for &batch in &args.batch {
+        bar.set_message(format!("images x{batch}"));
+        let ms = time(args.iters, &bar, || {
+            let pixels = Tensor::<4>::random(
+                [batch, 3, s, s],
+                Distribution::Normal(0.0, 1.0),
+                clip.device(),
+            );
+            sync(clip.encode_images(pixels)?)
+        })?;
+        results.push(json!({"tower": "vision", "batch": batch, "median_ms": ms,
+            "items_per_s": batch as f64 * 1000.0 / ms}));
+        for &len in &args.text_len {
+            if len < 2 || len > clip.config.text.max_positions {
+                return Err(Error::Invalid(format!(
+                    "--text-len {len} must be between 2 and {}",
+                    clip.config.text.max_positions
+                )));
+            }
+            bar.set_message(format!("texts x{batch} @{len}"));
+            let mut round = 0u32;
+            let ms = time(args.iters, &bar, || {
+                round += 1;
+                sync(clip.encode_texts(&random_texts(batch, len, round))?.pooled)
+            })?;
+            results.push(
+                json!({"tower": "text", "batch": batch, "tokens": len, "median_ms": ms,
+                "items_per_s": batch as f64 * 1000.0 / ms}),
+            );
+        }
+    }
+    bar.finish_and_clear();
+    let report = json!({
+        "model": clip.config.name,
+        "backend": format!("{:?}", args.backend).to_lowercase(),
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "iters": args.iters,
+        "results": results,
+    });
+    if !args.json {
+        println!(
+            "{:<8} {:>5} {:>7} {:>11} {:>10}",
+            "tower", "batch", "tokens", "median ms", "items/s"
+        );
+        for r in &results {
+            println!(
+                "{:<8} {:>5} {:>7} {:>11.1} {:>10.2}",
+                r["tower"].as_str().unwrap_or(""),
+                r["batch"],
+                r.get("tokens").map(|t| t.to_string()).unwrap_or("-".into()),
+                r["median_ms"].as_f64().unwrap_or(0.0),
+                r["items_per_s"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    println!("{report}");
+    Ok(())
+}
+
+/// Median wall time in ms of `iters` runs, after one untimed warm-up run.
+fn time(iters: usize, bar: &ProgressBar, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    bar.inc(1);
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        bar.inc(1);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Forces the computation to finish by reading the result back.
+fn sync(t: Tensor<2>) -> Result<()> {
+    t.try_into_data()
+        .map(|_| ())
+        .map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
+/// Start token, `len - 2` ordinary tokens that differ every round, end token.
+fn random_texts(batch: usize, len: usize, round: u32) -> Vec<Vec<u32>> {
+    (0..batch as u32)
+        .map(|b| {
+            let mut ids = vec![49406];
+            ids.extend(
+                (0..len as u32 - 2).map(|i| 300 + (i * 7919 + b * 104_729 + round * 31) % 40_000),
+            );
+            ids.push(49407);
+            ids
+        })
+        .collect()
+}

@@ -1,0 +1,258 @@
+//! The subset of a Hugging Face `CLIPModel` config.json that the towers need.
+//! Defaults are those of transformers' `CLIPTextConfig` / `CLIPVisionConfig`, so a config that omits
+//! a field means what it means to transformers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    QuickGelu,
+    Gelu,
+}
+
+impl Activation {
+    fn parse(name: &str, file: &str, field: &str) -> Result<Self> {
+        match name {
+            "quick_gelu" => Ok(Activation::QuickGelu),
+            "gelu" => Ok(Activation::Gelu),
+            other => Err(Error::config(
+                file,
+                format!(
+                    "{field}: activation `{other}` is not supported (expected quick_gelu or gelu)"
+                ),
+            )),
+        }
+    }
+}
+
+/// Shape of one transformer tower.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TowerConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub activation: Activation,
+    pub layer_norm_eps: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextConfig {
+    pub tower: TowerConfig,
+    pub vocab_size: usize,
+    pub max_positions: usize,
+    /// The config's own end-of-text id; legacy OpenAI configs say 2, so the tokenizer's id wins.
+    pub eos_token_id: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisionConfig {
+    pub tower: TowerConfig,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub num_channels: usize,
+}
+
+impl VisionConfig {
+    pub fn num_patches(&self) -> usize {
+        (self.image_size / self.patch_size).pow(2)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipConfig {
+    pub text: TextConfig,
+    pub vision: VisionConfig,
+    pub projection_dim: usize,
+    /// A short name for reports, e.g. the `_name_or_path` of the config.
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct RawClip {
+    model_type: Option<String>,
+    #[serde(default)]
+    text_config: RawText,
+    #[serde(default)]
+    vision_config: RawVision,
+    projection_dim: Option<usize>,
+    #[serde(rename = "_name_or_path")]
+    name_or_path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawText {
+    vocab_size: Option<usize>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    hidden_act: Option<String>,
+    layer_norm_eps: Option<f64>,
+    eos_token_id: Option<u32>,
+    projection_dim: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawVision {
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    image_size: Option<usize>,
+    patch_size: Option<usize>,
+    num_channels: Option<usize>,
+    hidden_act: Option<String>,
+    layer_norm_eps: Option<f64>,
+}
+
+impl ClipConfig {
+    /// Parses config.json text; `file` names it in errors.
+    pub fn from_json(json: &str, file: &str) -> Result<Self> {
+        let raw: RawClip = serde_json::from_str(json)
+            .map_err(|e| Error::config(file, format!("not a valid CLIP config: {e}")))?;
+        if let Some(kind) = raw.model_type.as_deref()
+            && kind != "clip"
+        {
+            return Err(Error::config(
+                file,
+                format!("model_type is `{kind}`, expected `clip` (a Hugging Face CLIPModel)"),
+            ));
+        }
+        let t = raw.text_config;
+        let v = raw.vision_config;
+        let text = TextConfig {
+            tower: TowerConfig {
+                hidden_size: t.hidden_size.unwrap_or(512),
+                intermediate_size: t.intermediate_size.unwrap_or(2048),
+                num_layers: t.num_hidden_layers.unwrap_or(12),
+                num_heads: t.num_attention_heads.unwrap_or(8),
+                activation: Activation::parse(
+                    t.hidden_act.as_deref().unwrap_or("quick_gelu"),
+                    file,
+                    "text_config.hidden_act",
+                )?,
+                layer_norm_eps: t.layer_norm_eps.unwrap_or(1e-5),
+            },
+            vocab_size: t.vocab_size.unwrap_or(49408),
+            max_positions: t.max_position_embeddings.unwrap_or(77),
+            eos_token_id: t.eos_token_id,
+        };
+        let vision = VisionConfig {
+            tower: TowerConfig {
+                hidden_size: v.hidden_size.unwrap_or(768),
+                intermediate_size: v.intermediate_size.unwrap_or(3072),
+                num_layers: v.num_hidden_layers.unwrap_or(12),
+                num_heads: v.num_attention_heads.unwrap_or(12),
+                activation: Activation::parse(
+                    v.hidden_act.as_deref().unwrap_or("quick_gelu"),
+                    file,
+                    "vision_config.hidden_act",
+                )?,
+                layer_norm_eps: v.layer_norm_eps.unwrap_or(1e-5),
+            },
+            image_size: v.image_size.unwrap_or(224),
+            patch_size: v.patch_size.unwrap_or(32),
+            num_channels: v.num_channels.unwrap_or(3),
+        };
+        let config = ClipConfig {
+            text,
+            vision,
+            projection_dim: raw.projection_dim.or(t.projection_dim).unwrap_or(512),
+            name: raw.name_or_path.unwrap_or_default(),
+        };
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        for (field, tower) in [
+            ("text_config", &self.text.tower),
+            ("vision_config", &self.vision.tower),
+        ] {
+            if tower.num_heads == 0 || tower.hidden_size % tower.num_heads != 0 {
+                return Err(Error::config(
+                    file,
+                    format!(
+                        "{field}: hidden_size {} is not divisible by num_attention_heads {}",
+                        tower.hidden_size, tower.num_heads
+                    ),
+                ));
+            }
+        }
+        let v = &self.vision;
+        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
+            return Err(Error::config(
+                file,
+                format!(
+                    "vision_config: image_size {} is not a multiple of patch_size {}",
+                    v.image_size, v.patch_size
+                ),
+            ));
+        }
+        if v.num_channels != 3 {
+            return Err(Error::config(
+                file,
+                format!(
+                    "vision_config.num_channels is {}, only RGB (3) is supported",
+                    v.num_channels
+                ),
+            ));
+        }
+        if self.text.max_positions < 3 {
+            return Err(Error::config(
+                file,
+                "text_config.max_position_embeddings must leave room for start, text and end tokens",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ClipConfig {
+    /// The shapes of OpenAI's ViT-B/32 (`openai/clip-vit-base-patch32`).
+    pub fn vit_b32() -> Self {
+        Self::openai("vit-b-32-shaped", (768, 12, 12, 32), (512, 8, 12), 512)
+    }
+
+    /// The shapes of OpenAI's ViT-L/14 at 224 px (`openai/clip-vit-large-patch14`).
+    pub fn vit_l14() -> Self {
+        Self::openai("vit-l-14-shaped", (1024, 24, 16, 14), (768, 12, 12), 768)
+    }
+
+    fn openai(
+        name: &str,
+        (v_width, v_layers, v_heads, patch): (usize, usize, usize, usize),
+        (t_width, t_heads, t_layers): (usize, usize, usize),
+        projection_dim: usize,
+    ) -> Self {
+        let tower = |width: usize, layers: usize, heads: usize| TowerConfig {
+            hidden_size: width,
+            intermediate_size: 4 * width,
+            num_layers: layers,
+            num_heads: heads,
+            activation: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+        };
+        ClipConfig {
+            text: TextConfig {
+                tower: tower(t_width, t_layers, t_heads),
+                vocab_size: 49408,
+                max_positions: 77,
+                eos_token_id: Some(49407),
+            },
+            vision: VisionConfig {
+                tower: tower(v_width, v_layers, v_heads),
+                image_size: 224,
+                patch_size: patch,
+                num_channels: 3,
+            },
+            projection_dim,
+            name: name.into(),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The ViT image tower: patches, class token, positions, pre-LN, blocks, post-LN, projection.
+
+use burn::tensor::Tensor;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+
+use super::config::VisionConfig;
+use super::layers::{Encoder, LayerNorm, Linear};
+use super::weights::WeightLoader;
+use crate::error::{Error, Result};
+
+pub struct VisionTower {
+    config: VisionConfig,
+    patch_weight: Tensor<4>,
+    class_embedding: Tensor<1>,
+    positions: Tensor<2>,
+    pre_norm: LayerNorm,
+    encoder: Encoder,
+    post_norm: LayerNorm,
+    projection: Linear,
+}
+
+impl VisionTower {
+    pub fn load(w: &WeightLoader, config: &VisionConfig, projection_dim: usize) -> Result<Self> {
+        let c = &config.tower;
+        let (d, p, eps) = (c.hidden_size, config.patch_size, c.layer_norm_eps);
+        let e = "vision_model.embeddings";
+        Ok(VisionTower {
+            config: config.clone(),
+            patch_weight: w.tensor(&format!("{e}.patch_embedding.weight"), [d, 3, p, p])?,
+            class_embedding: w.tensor(&format!("{e}.class_embedding"), [d])?,
+            positions: w.tensor(
+                &format!("{e}.position_embedding.weight"),
+                [config.num_patches() + 1, d],
+            )?,
+            // The misspelling is transformers' own key name.
+            pre_norm: LayerNorm::load(w, "vision_model.pre_layrnorm", d, eps)?,
+            encoder: Encoder::load(w, "vision_model.encoder", c, false)?,
+            post_norm: LayerNorm::load(w, "vision_model.post_layernorm", d, eps)?,
+            projection: Linear::load(w, "visual_projection", d, projection_dim, false)?,
+        })
+    }
+
+    /// `[B, 3, S, S]` normalized pixels (S = the config's image_size) to `image_embeds` `[B, P]`.
+    pub fn forward(&self, pixels: Tensor<4>) -> Result<Tensor<2>> {
+        let [batch, channels, h, w] = pixels.dims();
+        let s = self.config.image_size;
+        if channels != 3 || h != s || w != s {
+            return Err(Error::Invalid(format!(
+                "vision tower expects pixels [B, 3, {s}, {s}], got [{batch}, {channels}, {h}, {w}]"
+            )));
+        }
+        let d = self.config.tower.hidden_size;
+        let p = self.config.patch_size;
+        let options = ConvOptions::new([p, p], [0, 0], [1, 1], 1);
+        let patches = conv2d(pixels, self.patch_weight.clone(), None, options)
+            .reshape([batch, d, self.config.num_patches()])
+            .swap_dims(1, 2);
+        let class = self
+            .class_embedding
+            .clone()
+            .reshape([1, 1, d])
+            .expand([batch, 1, d]);
+        let tokens = Tensor::cat(vec![class, patches], 1) + self.positions.clone().unsqueeze();
+        let hidden = self.encoder.forward(self.pre_norm.forward(tokens));
+        let class_out = hidden.narrow(1, 0, 1).reshape([batch, d]);
+        Ok(self.projection.forward(self.post_norm.forward(class_out)))
+    }
+
+    pub fn projection(&self) -> &Linear {
+        &self.projection
+    }
+}

@@ -1,0 +1,174 @@
+//! Named f32 weights with checked shapes: every tower reads its tensors through `WeightSource`, so a
+//! safetensors file and (later) a quantized bundle load through the same model code.
+
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+
+pub trait WeightSource {
+    /// The file (or bundle part) the weights come from, for error messages.
+    fn source_name(&self) -> &str;
+    /// The tensor `key` as f32 values in row-major order; an error unless its shape is `shape`.
+    fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>>;
+}
+
+/// Creates burn tensors from a source on one device, naming the source and key in every error.
+pub struct WeightLoader<'a> {
+    pub source: &'a dyn WeightSource,
+    pub device: &'a Device,
+}
+
+impl WeightLoader<'_> {
+    pub fn tensor<const D: usize>(&self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let values = self.source.read(key, &shape)?;
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
+    }
+
+    /// A PyTorch `nn.Linear` weight stored `[out, in]`, returned as burn's `[in, out]`.
+    pub fn linear_weight(&self, key: &str, d_in: usize, d_out: usize) -> Result<Vec<f32>> {
+        let torch = self.source.read(key, &[d_out, d_in])?;
+        Ok(transpose(&torch, d_out, d_in))
+    }
+
+    pub fn from_values<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(values, shape), self.device)
+    }
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// A parsed safetensors file held in memory.
+pub struct SafetensorsWeights {
+    name: String,
+    bytes: Vec<u8>,
+    /// Tensor key -> (dtype, shape, byte range), read once from the header.
+    index: HashMap<String, (Dtype, Vec<usize>, std::ops::Range<usize>)>,
+}
+
+impl SafetensorsWeights {
+    pub fn from_bytes(bytes: Vec<u8>, name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        let (header_len, metadata) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| Error::Safetensors {
+                file: name.clone(),
+                message: e.to_string(),
+            })?;
+        let data_start = 8 + header_len;
+        let mut index = HashMap::new();
+        for (key, info) in metadata.tensors() {
+            let (start, end) = info.data_offsets;
+            index.insert(
+                key,
+                (
+                    info.dtype,
+                    info.shape.clone(),
+                    data_start + start..data_start + end,
+                ),
+            );
+        }
+        Ok(SafetensorsWeights { name, bytes, index })
+    }
+
+    pub fn open(path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(bytes, path.display().to_string())
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.index.keys().map(String::as_str)
+    }
+
+    pub fn shape(&self, key: &str) -> Option<&[usize]> {
+        self.index.get(key).map(|(_, shape, _)| shape.as_slice())
+    }
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn source_name(&self) -> &str {
+        &self.name
+    }
+
+    fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (dtype, actual, range) = self
+            .index
+            .get(key)
+            .ok_or_else(|| Error::tensor(&self.name, key, "missing"))?;
+        if actual.as_slice() != shape {
+            return Err(Error::tensor(
+                &self.name,
+                key,
+                format!("shape is {actual:?}, expected {shape:?}"),
+            ));
+        }
+        let raw = &self.bytes[range.clone()];
+        decode_floats(raw, *dtype).ok_or_else(|| {
+            Error::tensor(
+                &self.name,
+                key,
+                format!("dtype {dtype:?} is not supported (expected F32, F16 or BF16)"),
+            )
+        })
+    }
+}
+
+/// Little-endian f32/f16/bf16 bytes to f32 values; `None` for other dtypes.
+fn decode_floats(raw: &[u8], dtype: Dtype) -> Option<Vec<f32>> {
+    let values = match dtype {
+        Dtype::F32 => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => raw
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => raw
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    };
+    Some(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_moves_rows_to_columns() {
+        // [[1,2,3],[4,5,6]] -> [[1,4],[2,5],[3,6]]
+        assert_eq!(
+            transpose(&[1., 2., 3., 4., 5., 6.], 2, 3),
+            vec![1., 4., 2., 5., 3., 6.]
+        );
+    }
+
+    #[test]
+    fn half_precision_decodes_exactly() {
+        let raw: Vec<u8> = [1.5f32, -2.0, 0.099975586]
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect();
+        assert_eq!(
+            decode_floats(&raw, Dtype::F16).unwrap(),
+            vec![1.5, -2.0, 0.099975586]
+        );
+        assert!(decode_floats(&raw, Dtype::I64).is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! Model inputs: text tokens and image pixels.
+
+pub mod image;
+mod resample;
+pub mod tokenizer;
+
+pub use image::{DecodeLimits, PreprocessMode, Preprocessor, decode_rgb};
+pub use tokenizer::ClipTokenizer;

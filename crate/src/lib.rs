@@ -1,0 +1,17 @@
+//! memeclip: MemeCLIP meme classification on a frozen OpenAI CLIP, with burn.
+//!
+//! - [`clip`]: the CLIP towers and their weights,
+//! - [`data`]: tokenizer and image preprocessing,
+//! - [`pipeline`]: a Hugging Face CLIP folder loaded as one pipeline,
+//! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up).
+
+pub mod backend;
+pub mod clip;
+pub mod data;
+pub mod error;
+pub mod pipeline;
+
+#[cfg(feature = "native")]
+pub mod cli;
+
+pub use error::{Error, Result};

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, the wasm build of the library, then all tests.
+# Needs: rustup's wasm32-unknown-unknown target and Mesa's Vulkan driver (`.ci/run` installs both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (native, all targets)"
+cargo clippy --release --all-targets -- -D warnings
+echo "== wasm32 build of the library (web features), warnings are errors"
+RUSTFLAGS='--cfg getrandom_backend="wasm_js" -D warnings' \
+  cargo build --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web
+echo "== cargo test (release: burn is too slow unoptimized)"
+cargo test --release -- --test-threads=1
