@@ -145,3 +145,35 @@ fn failures_exit_non_zero_with_one_line() {
             .contains("not a folder")
     );
 }
+
+#[test]
+fn bench_reports_every_case_as_json() {
+    let clip = tiny_clip();
+    let out = memeclip(&[
+        "bench",
+        "--clip",
+        clip.to_str().unwrap(),
+        "--iters",
+        "1",
+        "--batch",
+        "1,2",
+        "--text-len",
+        "5,77",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    // Per batch size: the vision tower and one case per text length.
+    assert_eq!(results.len(), 2 * 3);
+    for r in results {
+        assert!(r["median_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["items_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(results[5]["tokens"], 77);
+    assert_eq!(results[5]["batch"], 2);
+}

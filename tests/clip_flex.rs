@@ -60,7 +60,7 @@ fn end_to_end_image_embeds_match() {
             .zip(&embeds)
             .zip(reference.rows(key))
         {
-            let diff = max_abs_diff(std::slice::from_ref(got), &[want.clone()]);
+            let diff = max_abs_diff(std::slice::from_ref(got), std::slice::from_ref(&want));
             let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             println!("{key} {name}: end-to-end max abs diff {diff:e} (largest value {scale})");
             let limit = if name.ends_with(".jpg") {

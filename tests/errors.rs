@@ -147,8 +147,7 @@ fn missing_tokenizer_is_named() {
 
 fn image_error(bytes: &[u8], limits: DecodeLimits) -> String {
     decode_rgb(bytes, "upload.bin", limits)
-        .err()
-        .expect("decoding should fail")
+        .expect_err("decoding should fail")
         .to_string()
 }
 

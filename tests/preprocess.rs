@@ -100,3 +100,16 @@ fn preprocessor_config_is_read() {
         .unwrap();
     assert_eq!(pre, Preprocessor::openai(64, PreprocessMode::Clip));
 }
+
+#[test]
+fn extreme_aspect_ratio_computes_only_the_crop() {
+    // Resized in full this would be 1,120,000 x 224 pixels; only the 224 x 224 crop is computed.
+    let tall = image::RgbImage::from_pixel(5000, 1, image::Rgb([10, 200, 30]));
+    let pixels = Preprocessor::openai(224, PreprocessMode::Clip)
+        .pixels(&tall)
+        .unwrap();
+    assert_eq!(pixels.len(), 3 * 224 * 224);
+    let red = (10.0 / 255.0 - memeclip::data::image::OPENAI_MEAN[0])
+        / memeclip::data::image::OPENAI_STD[0];
+    assert!((pixels[0] - red).abs() < 1e-6, "a flat image stays flat");
+}

@@ -174,7 +174,7 @@ impl ClipConfig {
             ("text_config", &self.text.tower),
             ("vision_config", &self.vision.tower),
         ] {
-            if tower.num_heads == 0 || tower.hidden_size % tower.num_heads != 0 {
+            if tower.num_heads == 0 || !tower.hidden_size.is_multiple_of(tower.num_heads) {
                 return Err(Error::config(
                     file,
                     format!(
@@ -185,7 +185,7 @@ impl ClipConfig {
             }
         }
         let v = &self.vision;
-        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
+        if v.patch_size == 0 || !v.image_size.is_multiple_of(v.patch_size) {
             return Err(Error::config(
                 file,
                 format!(
@@ -254,5 +254,68 @@ impl ClipConfig {
             projection_dim,
             name: name.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields of `openai/clip-vit-large-patch14`'s config.json that matter, as published
+    /// (a legacy file: `eos_token_id` 2, `projection_dim` repeated in the towers).
+    const L14: &str = r#"{
+        "_name_or_path": "openai/clip-vit-large-patch14",
+        "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 768,
+        "text_config": {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12,
+            "num_hidden_layers": 12, "max_position_embeddings": 77, "vocab_size": 49408,
+            "hidden_act": "quick_gelu", "layer_norm_eps": 1e-05, "eos_token_id": 2,
+            "projection_dim": 768},
+        "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16,
+            "num_hidden_layers": 24, "image_size": 224, "patch_size": 14, "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-05, "projection_dim": 768}
+    }"#;
+
+    #[test]
+    fn published_l14_config_gives_l14_shapes() {
+        let config = ClipConfig::from_json(L14, "config.json").unwrap();
+        let mut expected = ClipConfig::vit_l14();
+        expected.name = "openai/clip-vit-large-patch14".into();
+        expected.text.eos_token_id = Some(2);
+        assert_eq!(config, expected);
+        assert_eq!(config.vision.num_patches(), 256);
+    }
+
+    #[test]
+    fn missing_fields_take_transformers_defaults() {
+        // An empty CLIPConfig is ViT-B/32 in transformers.
+        let config = ClipConfig::from_json(r#"{"model_type": "clip"}"#, "config.json").unwrap();
+        let b32 = ClipConfig::vit_b32();
+        assert_eq!(
+            (config.vision.clone(), config.projection_dim),
+            (b32.vision, 512)
+        );
+        assert_eq!(config.text.tower, b32.text.tower);
+        // ViT-B/16 differs only in the patch size.
+        let b16 = ClipConfig::from_json(r#"{"vision_config": {"patch_size": 16}}"#, "config.json")
+            .unwrap();
+        assert_eq!(b16.vision.num_patches(), 196);
+    }
+
+    #[test]
+    fn inconsistent_shapes_are_named() {
+        let err = ClipConfig::from_json(
+            r#"{"vision_config": {"hidden_size": 100, "num_attention_heads": 12}}"#,
+            "x/config.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("x/config.json: vision_config: hidden_size 100"),
+            "{err}"
+        );
+        let err = ClipConfig::from_json("{not json", "x/config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid CLIP config"), "{err}");
     }
 }

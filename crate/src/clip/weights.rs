@@ -41,12 +41,18 @@ impl WeightLoader<'_> {
     }
 }
 
-/// Transposes a row-major `[rows, cols]` matrix.
+/// Transposes a row-major `[rows, cols]` matrix, in tiles so both sides stay in cache (a plain
+/// double loop takes seconds on ViT-L/14's 4096-wide layers).
 pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
     let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = values[r * cols + c];
+                }
+            }
         }
     }
     out
@@ -157,6 +163,13 @@ mod tests {
             transpose(&[1., 2., 3., 4., 5., 6.], 2, 3),
             vec![1., 4., 2., 5., 3., 6.]
         );
+        // Across tile borders: element (r, c) lands at (c, r).
+        let (rows, cols) = (45, 70);
+        let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        let t = transpose(&values, rows, cols);
+        for (r, c) in [(0, 69), (44, 0), (33, 31), (31, 33), (44, 69)] {
+            assert_eq!(t[c * rows + r], values[r * cols + c]);
+        }
     }
 
     #[test]

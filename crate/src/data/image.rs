@@ -5,7 +5,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 use serde::{Deserialize, Serialize};
 
-use super::resample::resize_rgb8;
+use super::resample::{Window, resize_rgb8};
 use crate::error::{Error, Result};
 
 /// OpenAI CLIP's normalization constants, used when a folder has no preprocessor_config.json.
@@ -195,28 +195,28 @@ impl Preprocessor {
             return Err(Error::Invalid("image has no pixels".into()));
         }
         let crop = self.crop_size;
-        let (resized, rw, rh) = match self.mode {
-            PreprocessMode::Memeclip => (resize(image, crop, crop)?, crop, crop),
-            PreprocessMode::Clip => {
-                let (rw, rh) = shortest_edge_size(w, h, self.shortest_edge);
-                (resize(image, rw, rh)?, rw, rh)
-            }
+        let (rw, rh) = match self.mode {
+            PreprocessMode::Memeclip => (crop, crop),
+            PreprocessMode::Clip => shortest_edge_size(w, h, self.shortest_edge),
         };
         if rw < crop || rh < crop {
             return Err(Error::Invalid(format!(
-                "resized image {rw}x{rh} is smaller than the crop {crop}x{crop}"
+                "image {w}x{h} resizes to {rw}x{rh}, smaller than the crop {crop}x{crop}"
             )));
         }
-        let (top, left) = ((rh - crop) / 2, (rw - crop) / 2);
+        // transformers' center crop: the odd pixel goes to the right and bottom.
+        let window = Window {
+            left: (rw - crop) / 2,
+            top: (rh - crop) / 2,
+            width: crop,
+            height: crop,
+        };
+        let rgb = resize_rgb8(image.as_raw(), (w, h), (rw, rh), window);
         let plane = crop * crop;
         let mut out = vec![0.0f32; 3 * plane];
-        for y in 0..crop {
-            let row = &resized[((top + y) * rw + left) * 3..((top + y) * rw + left + crop) * 3];
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                for c in 0..3 {
-                    let value = px[c] as f32 / 255.0;
-                    out[c * plane + y * crop + x] = (value - self.mean[c]) / self.std[c];
-                }
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
             }
         }
         Ok(out)
@@ -233,15 +233,6 @@ fn shortest_edge_size(w: usize, h: usize, target: usize) -> (usize, usize) {
     } else {
         (new_long, target)
     }
-}
-
-/// Pillow's bicubic resize (see `resample`), skipped when the size already fits.
-fn resize(image: &RgbImage, w: usize, h: usize) -> Result<Vec<u8>> {
-    let (iw, ih) = (image.width() as usize, image.height() as usize);
-    if (iw, ih) == (w, h) {
-        return Ok(image.as_raw().clone());
-    }
-    Ok(resize_rgb8(image.as_raw(), iw, ih, w, h))
 }
 
 #[cfg(test)]
