@@ -14,4 +14,8 @@ echo "== wasm32 build of the library (web features), warnings are errors"
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -D warnings' \
   cargo build --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web
 echo "== cargo test (release: burn is too slow unoptimized)"
-cargo test --release -- --test-threads=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --release -- --test-threads=1 2>&1 | tee "$log"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
