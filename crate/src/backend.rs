@@ -11,6 +11,9 @@ pub enum Backend {
     Flex,
     /// burn's wgpu backend: Vulkan, Metal, DX12 or WebGPU.
     Wgpu,
+    /// NVIDIA GPUs (build with the `cuda` feature).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
 impl Backend {
@@ -18,6 +21,8 @@ impl Backend {
         match self {
             Backend::Flex => Ok(Device::flex()),
             Backend::Wgpu => wgpu_device(),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok(Device::cuda(0)),
         }
     }
 }

@@ -2,14 +2,19 @@
 //!
 //! - [`clip`]: the CLIP towers and their weights,
 //! - [`data`]: tokenizer and image preprocessing,
+//! - [`head`]: the MemeCLIP head, SAI, zero-shot heads and head files,
 //! - [`pipeline`]: a Hugging Face CLIP folder loaded as one pipeline,
+//! - [`train`]: training the head on cached features, and the metrics,
 //! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up).
 
 pub mod backend;
 pub mod clip;
 pub mod data;
 pub mod error;
+pub mod head;
 pub mod pipeline;
+#[cfg(feature = "native")]
+pub mod train;
 
 #[cfg(feature = "native")]
 pub mod cli;

@@ -35,10 +35,21 @@ pub struct Args {
     /// Print only the JSON result
     #[arg(long)]
     json: bool,
+    /// Instead of the towers, time training a head for 10 epochs on random features of the
+    /// CLIP's widths, PrideMM-sized (4,328 train, 228 val, 507 test rows)
+    #[arg(long)]
+    train: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.backend.device()?;
+    if args.train {
+        let config = match args.shape.as_str() {
+            "vit-l-14" => ClipConfig::vit_l14(),
+            _ => ClipConfig::vit_b32(),
+        };
+        return bench_training(&config, &device);
+    }
     let clip = match &args.clip {
         Some(dir) => {
             crate::pipeline::ClipPipeline::from_folder(dir, Default::default(), &device)?.clip
@@ -159,4 +170,69 @@ fn random_texts(batch: usize, len: usize, round: u32) -> Vec<Vec<u32>> {
             ids
         })
         .collect()
+}
+
+/// Seconds to train a head on PrideMM-sized random features (binary labels, 10 epochs, batch 16).
+fn bench_training(config: &ClipConfig, device: &burn::tensor::Device) -> Result<()> {
+    use crate::data::features::{Features, Split};
+    use crate::head::HeadConfig;
+    use crate::train::{Select, TaskRows, TrainOptions, train};
+    use burn::module::Module;
+
+    let splits = [(Split::Train, 4328), (Split::Val, 228), (Split::Test, 507)];
+    let n: usize = splits.iter().map(|(_, k)| k).sum();
+    let (di, dt) = (config.projection_dim, config.text.tower.hidden_size);
+    let random = crate::clip::random::RandomWeights { seed: 1 };
+    use crate::clip::WeightSource;
+    let features = Features {
+        image_dim: di,
+        text_dim: dt,
+        image: random.read("image", &[n, di])?,
+        text: random.read("text", &[n, dt])?,
+        split: splits
+            .iter()
+            .flat_map(|&(s, k)| std::iter::repeat_n(s, k))
+            .collect(),
+        labels: [(
+            "hate".to_string(),
+            (0..n as i64).map(|i| (i * 7 / 3) % 2).collect(),
+        )]
+        .into(),
+        class_names: Default::default(),
+        names: (0..n).map(|i| i.to_string()).collect(),
+        clip_model: config.name.clone(),
+        clip_vision_width: config.vision.tower.hidden_size,
+        preprocess: "memeclip".into(),
+    };
+    let task = TaskRows::new(&features, "hate", 2)?;
+    let options = TrainOptions {
+        task: "hate".into(),
+        epochs: 10,
+        batch: 16,
+        lr: 1e-4,
+        weight_decay: 1e-4,
+        seed: 42,
+        select: Select::Val,
+    };
+    let train_device = device.clone().autodiff();
+    let head = HeadConfig::memeclip(di, dt, config.vision.tower.hidden_size, 2).init(&train_device);
+    let start = Instant::now();
+    let trained = train(
+        head,
+        &features,
+        &task,
+        &options,
+        &train_device,
+        |_, _| {},
+        |_| {},
+    )?;
+    let seconds = start.elapsed().as_secs_f64();
+    let steps = task.train.len().div_ceil(16) * 10;
+    println!(
+        "{}",
+        json!({"model": config.name, "train_rows": task.train.len(), "epochs": 10, "steps": steps,
+               "seconds": seconds, "steps_per_s": steps as f64 / seconds,
+               "head_parameters": trained.best.num_params()})
+    );
+    Ok(())
 }

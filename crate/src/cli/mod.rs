@@ -1,8 +1,13 @@
 //! The `memeclip` command line.
 
 mod bench;
+mod classify;
 mod embed;
+mod eval;
+mod features;
+mod import;
 mod tokenize;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +32,16 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Measure images/s and texts/s of the CLIP towers (random ViT-B/32 weights by default)
     Bench(bench::Args),
+    /// Encode a dataset with the frozen CLIP once, into a features file (resumable)
+    Features(features::Args),
+    /// Train a MemeCLIP head on a features file
+    Train(train::Args),
+    /// Evaluate a head on a split of a features file
+    Eval(eval::Args),
+    /// Classify one meme with trained heads or zero-shot class names
+    Classify(classify::Args),
+    /// Import the official MemeCLIP checkpoint (.ckpt) as a head file
+    ImportMemeclip(import::Args),
 }
 
 pub fn run() -> Result<()> {
@@ -34,5 +49,10 @@ pub fn run() -> Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Features(args) => features::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Classify(args) => classify::run(args),
+        Command::ImportMemeclip(args) => import::run(args),
     }
 }

@@ -20,6 +20,8 @@ pub struct Clip {
     pub config: ClipConfig,
     pub vision: vision::VisionTower,
     pub text: text::TextTower,
+    /// CLIP's learned temperature (log scale), for zero-shot logits.
+    pub logit_scale: f32,
     device: Device,
 }
 
@@ -36,6 +38,7 @@ impl Clip {
             config: config.clone(),
             vision: vision::VisionTower::load(&w, &config.vision, config.projection_dim)?,
             text: text::TextTower::load(&w, &config.text, config.projection_dim, eos_token_id)?,
+            logit_scale: source.read("logit_scale", &[])?[0],
             device: device.clone(),
         })
     }

@@ -13,6 +13,10 @@ impl WeightSource for RandomWeights {
         "random weights"
     }
 
+    fn shape_of(&self, _key: &str) -> Option<Vec<usize>> {
+        None
+    }
+
     fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let count: usize = shape.iter().product();
         let is_norm_scale = key.contains("norm") && key.ends_with(".weight");

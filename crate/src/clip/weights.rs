@@ -13,6 +13,8 @@ pub trait WeightSource {
     fn source_name(&self) -> &str;
     /// The tensor `key` as f32 values in row-major order; an error unless its shape is `shape`.
     fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>>;
+    /// The stored shape of `key`, where the source knows it.
+    fn shape_of(&self, key: &str) -> Option<Vec<usize>>;
 }
 
 /// Creates burn tensors from a source on one device, naming the source and key in every error.
@@ -62,6 +64,7 @@ pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 pub struct SafetensorsWeights {
     name: String,
     bytes: Vec<u8>,
+    metadata: HashMap<String, String>,
     /// Tensor key -> (dtype, shape, byte range), read once from the header.
     index: HashMap<String, (Dtype, Vec<usize>, std::ops::Range<usize>)>,
 }
@@ -75,6 +78,7 @@ impl SafetensorsWeights {
                 message: e.to_string(),
             })?;
         let data_start = 8 + header_len;
+        let extra = metadata.metadata().clone().unwrap_or_default();
         let mut index = HashMap::new();
         for (key, info) in metadata.tensors() {
             let (start, end) = info.data_offsets;
@@ -87,7 +91,12 @@ impl SafetensorsWeights {
                 ),
             );
         }
-        Ok(SafetensorsWeights { name, bytes, index })
+        Ok(SafetensorsWeights {
+            name,
+            bytes,
+            metadata: extra,
+            index,
+        })
     }
 
     pub fn open(path: &std::path::Path) -> Result<Self> {
@@ -99,6 +108,18 @@ impl SafetensorsWeights {
         self.index.keys().map(String::as_str)
     }
 
+    /// A tensor's dtype, shape and raw little-endian bytes, for non-float tensors.
+    pub fn raw(&self, key: &str) -> Option<(Dtype, &[usize], &[u8])> {
+        self.index
+            .get(key)
+            .map(|(dtype, shape, range)| (*dtype, shape.as_slice(), &self.bytes[range.clone()]))
+    }
+
+    /// The file's `__metadata__` strings.
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
     pub fn shape(&self, key: &str) -> Option<&[usize]> {
         self.index.get(key).map(|(_, shape, _)| shape.as_slice())
     }
@@ -107,6 +128,10 @@ impl SafetensorsWeights {
 impl WeightSource for SafetensorsWeights {
     fn source_name(&self) -> &str {
         &self.name
+    }
+
+    fn shape_of(&self, key: &str) -> Option<Vec<usize>> {
+        self.shape(key).map(<[usize]>::to_vec)
     }
 
     fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
@@ -132,8 +157,35 @@ impl WeightSource for SafetensorsWeights {
     }
 }
 
+/// Writes f32 tensors and metadata as safetensors, through a temporary file renamed into place so
+/// an interrupted write never leaves a half file under `path`.
+pub fn write_safetensors(
+    path: &std::path::Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((key, shape, _), data) in tensors.iter().zip(&bytes) {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+            .map_err(|e| Error::tensor(path.display().to_string(), key, e.to_string()))?;
+        views.push((key.clone(), view));
+    }
+    let tmp = path.with_extension("partial");
+    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| {
+        Error::Safetensors {
+            file: tmp.display().to_string(),
+            message: e.to_string(),
+        }
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 /// Little-endian f32/f16/bf16 bytes to f32 values; `None` for other dtypes.
-fn decode_floats(raw: &[u8], dtype: Dtype) -> Option<Vec<f32>> {
+pub(crate) fn decode_floats(raw: &[u8], dtype: Dtype) -> Option<Vec<f32>> {
     let values = match dtype {
         Dtype::F32 => raw
             .chunks_exact(4)
@@ -146,6 +198,10 @@ fn decode_floats(raw: &[u8], dtype: Dtype) -> Option<Vec<f32>> {
         Dtype::BF16 => raw
             .chunks_exact(2)
             .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => raw
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
             .collect(),
         _ => return None,
     };

@@ -1,5 +1,8 @@
 //! Model inputs: text tokens and image pixels.
 
+#[cfg(feature = "native")]
+pub mod datasets;
+pub mod features;
 pub mod image;
 mod resample;
 pub mod tokenizer;

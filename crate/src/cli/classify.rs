@@ -1,0 +1,136 @@
+//! `memeclip classify`: one meme through CLIP and every given head (or zero-shot class names).
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::data::{DecodeLimits, PreprocessMode, decode_rgb};
+use crate::error::{Error, Result};
+use crate::head::file::{self, Head, HeadFile, HeadInfo};
+use crate::head::tasks::{TASKS, class_names};
+use crate::head::zero_shot::ZeroShotHead;
+use crate::pipeline::{ClipPipeline, rows};
+use crate::train::metrics::{argmax, softmax};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Hugging Face CLIP folder
+    #[arg(long)]
+    clip: PathBuf,
+    /// Head file; repeat for several tasks
+    #[arg(long = "head")]
+    heads: Vec<PathBuf>,
+    /// Zero-shot class names, comma-separated (plain CLIP, no training data)
+    #[arg(long, value_delimiter = ',')]
+    labels: Option<Vec<String>>,
+    /// Zero-shot: fuse the meme text's embedding with the image's
+    #[arg(long)]
+    fuse_text: bool,
+    /// The meme image
+    #[arg(long)]
+    image: PathBuf,
+    /// The meme's text
+    #[arg(long, default_value = "")]
+    text: String,
+    #[arg(long, default_value = "memeclip")]
+    preprocess: PreprocessMode,
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let bytes = std::fs::read(&args.image).map_err(|e| Error::io(&args.image, e))?;
+    let image = decode_rgb(
+        &bytes,
+        &args.image.display().to_string(),
+        DecodeLimits::default(),
+    )?;
+    let device = args.backend.device()?;
+    let pipeline = ClipPipeline::from_folder(&args.clip, args.preprocess, &device)?;
+    let zero_shot = |task: &str, names: Vec<String>| -> Result<HeadFile> {
+        let head = ZeroShotHead::from_class_names(
+            &pipeline.clip,
+            &pipeline.tokenizer,
+            &names,
+            args.fuse_text,
+        )?;
+        let info = HeadInfo {
+            task: task.into(),
+            class_names: names,
+            clip_model: pipeline.clip.config.name.clone(),
+        };
+        Ok(HeadFile {
+            info,
+            head: Head::ZeroShot(Box::new(head)),
+        })
+    };
+    let mut heads = args
+        .heads
+        .iter()
+        .map(|p| file::load(p, &device))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(labels) = &args.labels {
+        heads.push(zero_shot("zero-shot", labels.clone())?);
+    }
+    if heads.is_empty() {
+        // No head given: the four PrideMM tasks, zero-shot, so the command works without training.
+        for (task, _) in TASKS.iter().filter(|(t, _)| *t != "harmful") {
+            heads.push(zero_shot(task, class_names(task).expect("known task"))?);
+        }
+    }
+
+    let image_embeds = pipeline
+        .clip
+        .encode_images(pipeline.pixel_batch(&[image])?)?;
+    let text = pipeline
+        .clip
+        .encode_texts(&[pipeline.tokenizer.encode(&args.text)?])?;
+    let mut results = Vec::new();
+    for head_file in &heads {
+        let logits = match &head_file.head {
+            Head::MemeClip(head) => head.forward(image_embeds.clone(), text.pooled.clone()),
+            Head::ZeroShot(head) => head.forward(image_embeds.clone(), text.embeds.clone()),
+        };
+        let logits = rows(logits)?.remove(0);
+        let probs = softmax(&logits);
+        let names = &head_file.info.class_names;
+        results.push(json!({
+            "task": head_file.info.task,
+            "kind": head_file.kind(),
+            "labels": names,
+            "probs": probs,
+            "predicted": names[argmax(&logits)],
+        }));
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"image": args.image, "text": args.text, "tasks": results})
+        );
+        return Ok(());
+    }
+    for r in &results {
+        println!(
+            "{} ({}): {}",
+            r["task"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or(""),
+            r["predicted"]
+        );
+        for (label, p) in r["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(r["probs"].as_array().into_iter().flatten())
+        {
+            println!(
+                "  {:<24} {:.3}",
+                label.as_str().unwrap_or(""),
+                p.as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! End to end on a synthetic PrideMM-style dataset: features -> train -> eval through the CLI.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{synth, tiny_clip};
+use memeclip::clip::{SafetensorsWeights, WeightSource};
+use memeclip::data::features::Features;
+
+fn memeclip(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_memeclip"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn features(data: &synth::Synthetic, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "features",
+        "--clip",
+        s(&tiny_clip()).to_owned().leak(),
+        "--dataset",
+        "pridemm",
+        "--annotations",
+        s(&data.csv),
+        "--images",
+        s(&data.images),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    memeclip(&args)
+}
+
+#[test]
+fn features_train_eval_beats_the_majority_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth::make(dir.path(), 160);
+    let feats = dir.path().join("features.safetensors");
+    let summary = ok(features(&data, &feats, &[]));
+    assert_eq!(summary["rows"], 160);
+    let loaded = Features::load(&feats).unwrap();
+    assert_eq!(
+        (loaded.image_dim, loaded.text_dim, loaded.clip_vision_width),
+        (24, 32, 48)
+    );
+    // Target is NA (-1) exactly for the non-hateful rows.
+    let benign = (0..160).filter(|i| (i / 3) % 2 == 0).count();
+    assert_eq!(
+        loaded.labels["target"].iter().filter(|&&l| l == -1).count(),
+        benign
+    );
+
+    let run = dir.path().join("run");
+    let report = ok(memeclip(&[
+        "train",
+        "--features",
+        s(&feats),
+        "--task",
+        "hate",
+        "--out",
+        s(&run),
+        "--clip",
+        s(&tiny_clip()),
+        "--epochs",
+        "15",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "7",
+    ]));
+    assert!(run.join("head.safetensors").is_file() && run.join("metrics.json").is_file());
+    let eval = ok(memeclip(&[
+        "eval",
+        "--features",
+        s(&feats),
+        "--head",
+        s(&run.join("head.safetensors")),
+        "--json",
+    ]));
+    let proper = &eval["report"]["proper"];
+    let accuracy = proper["accuracy"].as_f64().unwrap();
+    // The test split is balanced within one row: the majority class scores about 0.5.
+    println!(
+        "synthetic hate: test accuracy {accuracy}, AUROC {}",
+        proper["auroc"]
+    );
+    assert!(accuracy >= 0.85, "accuracy {accuracy}");
+    assert_eq!(eval["report"]["count"], 24);
+    assert!(report["best_epoch"].as_u64().unwrap() >= 1);
+
+    // Same seed, same backend: the same head.
+    let again = dir.path().join("again");
+    ok(memeclip(&[
+        "train",
+        "--features",
+        s(&feats),
+        "--task",
+        "hate",
+        "--out",
+        s(&again),
+        "--clip",
+        s(&tiny_clip()),
+        "--epochs",
+        "15",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "7",
+    ]));
+    let first = SafetensorsWeights::open(&run.join("head.safetensors")).unwrap();
+    let second = SafetensorsWeights::open(&again.join("head.safetensors")).unwrap();
+    for key in first.keys() {
+        let shape = first.shape(key).unwrap().to_vec();
+        let same = first.read(key, &shape).unwrap() == second.read(key, &shape).unwrap();
+        assert!(same, "{key} differs between two runs with the same seed");
+    }
+}
+
+#[test]
+fn bad_rows_stop_the_run_before_any_work_unless_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth::make(dir.path(), 20);
+    let csv = std::fs::read_to_string(&data.csv).unwrap();
+    let csv = csv
+        .replacen("meme_0003.png", "missing.png", 1)
+        .replacen(",0,NA,", ",7,NA,", 1);
+    std::fs::write(&data.csv, csv).unwrap();
+    let out_path = dir.path().join("f.safetensors");
+    let out = features(&data, &out_path, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("2 bad row(s), nothing done"), "{err}");
+    assert!(
+        err.contains("pridemm.csv:2: column `hate`") && err.contains("missing.png does not exist"),
+        "{err}"
+    );
+    assert!(!out_path.exists());
+    let summary = ok(features(&data, &out_path, &["--skip-bad"]));
+    assert_eq!(summary["rows"], 18);
+    assert_eq!(summary["skipped"], 2);
+}
+
+#[test]
+fn an_interrupted_run_resumes_without_reencoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth::make(dir.path(), 300);
+    // A corrupt image in the second chunk of 256 rows stops the first run after chunk one.
+    let corrupt = data.images.join("meme_0280.png");
+    let good = std::fs::read(&corrupt).unwrap();
+    std::fs::write(&corrupt, &good[..good.len() / 2]).unwrap();
+    let out_path = dir.path().join("f.safetensors");
+    let out = features(&data, &out_path, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("meme_0280.png") && err.contains("truncated"),
+        "{err}"
+    );
+    let work = out_path.with_extension("partial.d");
+    let chunk = work.join("chunk-000000.safetensors");
+    // Mark the saved chunk: if the next run re-encoded it, the mark would be gone.
+    let mut saved = Features::load(&chunk).unwrap();
+    saved.image[0] = 1234.5;
+    saved.save(&chunk).unwrap();
+    std::fs::write(&corrupt, good).unwrap();
+    let summary = ok(features(&data, &out_path, &[]));
+    assert_eq!(summary["rows"], 300);
+    let all = Features::load(&out_path).unwrap();
+    assert_eq!(all.image[0], 1234.5);
+    assert_eq!(all.names[299], "meme_0299.png");
+    assert!(!work.exists(), "the work folder is removed when done");
+}
+
+#[test]
+fn mismatched_or_truncated_features_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth::make(dir.path(), 20);
+    let feats = dir.path().join("f.safetensors");
+    ok(features(&data, &feats, &[]));
+    let bytes = std::fs::read(&feats).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let err = Features::load(&cut).err().unwrap().to_string();
+    assert!(err.contains("cut.safetensors"), "{err}");
+    // The reference head reads 24/32-wide features; give it 12-wide image features.
+    let mut narrow = Features::load(&feats).unwrap();
+    narrow.image = narrow
+        .image
+        .chunks(24)
+        .flat_map(|r| r[..12].to_vec())
+        .collect();
+    narrow.image_dim = 12;
+    let narrow_path = dir.path().join("narrow.safetensors");
+    narrow.save(&narrow_path).unwrap();
+    let out = memeclip(&[
+        "eval",
+        "--features",
+        s(&narrow_path),
+        "--head",
+        s(&common::fixtures().join("head/reference_head.safetensors")),
+        "--split",
+        "train",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("expects features of widths 24/32") && err.contains("has 12/32"),
+        "{err}"
+    );
+}
