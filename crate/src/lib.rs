@@ -5,9 +5,11 @@
 //! - [`head`]: the MemeCLIP head, SAI, zero-shot heads and head files,
 //! - [`pipeline`]: a Hugging Face CLIP folder loaded as one pipeline,
 //! - [`train`]: training the head on cached features, and the metrics,
+//! - [`bundle`]: the single-file web bundle and weight quantization,
 //! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up).
 
 pub mod backend;
+pub mod bundle;
 pub mod clip;
 pub mod data;
 pub mod error;

@@ -28,8 +28,17 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
-impl ClipPipeline {
-    pub fn from_folder(dir: &Path, mode: PreprocessMode, device: &Device) -> Result<Self> {
+/// The files of a Hugging Face CLIP folder, read and checked but not yet on a device.
+pub struct ClipFolder {
+    pub config: ClipConfig,
+    pub tokenizer_json: Vec<u8>,
+    pub tokenizer: ClipTokenizer,
+    pub preprocessor: Preprocessor,
+    pub weights: SafetensorsWeights,
+}
+
+impl ClipFolder {
+    pub fn open(dir: &Path, mode: PreprocessMode) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::Invalid(format!(
                 "{}: not a folder (expected a Hugging Face CLIP folder)",
@@ -76,11 +85,29 @@ impl ClipPipeline {
             )));
         }
         let weights = SafetensorsWeights::open(&weights_path)?;
-        let clip = Clip::load(&config, &weights, tokenizer.eos_id(), device)?;
-        Ok(ClipPipeline {
-            clip,
+        Ok(ClipFolder {
+            config,
+            tokenizer_json,
             tokenizer,
             preprocessor,
+            weights,
+        })
+    }
+}
+
+impl ClipPipeline {
+    pub fn from_folder(dir: &Path, mode: PreprocessMode, device: &Device) -> Result<Self> {
+        let folder = ClipFolder::open(dir, mode)?;
+        let clip = Clip::load(
+            &folder.config,
+            &folder.weights,
+            folder.tokenizer.eos_id(),
+            device,
+        )?;
+        Ok(ClipPipeline {
+            clip,
+            tokenizer: folder.tokenizer,
+            preprocessor: folder.preprocessor,
         })
     }
 

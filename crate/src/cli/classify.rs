@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::backend::Backend;
+use crate::bundle::Bundle;
 use crate::data::{DecodeLimits, PreprocessMode, decode_rgb};
 use crate::error::{Error, Result};
 use crate::head::file::{self, Head, HeadFile, HeadInfo};
@@ -16,8 +17,11 @@ use crate::train::metrics::{argmax, softmax};
 #[derive(clap::Args)]
 pub struct Args {
     /// Hugging Face CLIP folder
+    #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+    clip: Option<PathBuf>,
+    /// A web bundle (from `memeclip export-web`): its CLIP and all its heads
     #[arg(long)]
-    clip: PathBuf,
+    bundle: Option<PathBuf>,
     /// Head file; repeat for several tasks
     #[arg(long = "head")]
     heads: Vec<PathBuf>,
@@ -49,7 +53,18 @@ pub fn run(args: Args) -> Result<()> {
         DecodeLimits::default(),
     )?;
     let device = args.backend.device()?;
-    let pipeline = ClipPipeline::from_folder(&args.clip, args.preprocess, &device)?;
+    let (pipeline, bundled) = match (&args.clip, &args.bundle) {
+        (Some(dir), _) => (
+            ClipPipeline::from_folder(dir, args.preprocess, &device)?,
+            Vec::new(),
+        ),
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let bundle = Bundle::from_bytes(bytes, &path.display().to_string())?;
+            (bundle.pipeline(&device)?, bundle.heads(&device)?)
+        }
+        (None, None) => unreachable!("clap requires --clip or --bundle"),
+    };
     let zero_shot = |task: &str, names: Vec<String>| -> Result<HeadFile> {
         let head = ZeroShotHead::from_class_names(
             &pipeline.clip,
@@ -67,11 +82,10 @@ pub fn run(args: Args) -> Result<()> {
             head: Head::ZeroShot(Box::new(head)),
         })
     };
-    let mut heads = args
-        .heads
-        .iter()
-        .map(|p| file::load(p, &device))
-        .collect::<Result<Vec<_>>>()?;
+    let mut heads = bundled;
+    for path in &args.heads {
+        heads.push(file::load(path, &device)?);
+    }
     if let Some(labels) = &args.labels {
         heads.push(zero_shot("zero-shot", labels.clone())?);
     }

@@ -4,8 +4,10 @@ mod bench;
 mod classify;
 mod embed;
 mod eval;
+mod export;
 mod features;
 mod import;
+mod report;
 mod tokenize;
 mod train;
 
@@ -42,6 +44,10 @@ enum Command {
     Classify(classify::Args),
     /// Import the official MemeCLIP checkpoint (.ckpt) as a head file
     ImportMemeclip(import::Args),
+    /// Write the single-file web bundle: CLIP (quantized), tokenizer and task heads
+    ExportWeb(export::Args),
+    /// Compare a bundle's outputs with the f32 model's, and list its size per part
+    BundleReport(report::Args),
 }
 
 pub fn run() -> Result<()> {
@@ -54,5 +60,7 @@ pub fn run() -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Classify(args) => classify::run(args),
         Command::ImportMemeclip(args) => import::run(args),
+        Command::ExportWeb(args) => export::run(args),
+        Command::BundleReport(args) => report::run(args),
     }
 }

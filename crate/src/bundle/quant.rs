@@ -1,0 +1,177 @@
+//! Weight-only quantization of row-major matrices `[rows, cols]` (PyTorch layout: a row is an
+//! output channel, or a token for embeddings). Activations stay f32: weights are dequantized
+//! once, when a bundle is loaded.
+//! - int8: symmetric per row, scale = max|w| / 127, f32 scales;
+//! - int4: symmetric per block of 32 along the row, scale = max|w| / 7, f16 scales, two values a
+//!   byte (low nibble first);
+//! - f16 and f32: plain casts.
+
+use serde::{Deserialize, Serialize};
+
+pub const INT4_BLOCK: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "native", derive(clap::ValueEnum))]
+pub enum Quant {
+    F32,
+    F16,
+    Int8,
+    Int4,
+}
+
+/// Encodes `values` (a `[rows, cols]` matrix) as `quant` says.
+pub fn encode(values: &[f32], rows: usize, cols: usize, quant: Quant) -> Vec<u8> {
+    assert_eq!(values.len(), rows * cols);
+    match quant {
+        Quant::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        Quant::F16 => values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect(),
+        Quant::Int8 => {
+            let mut scales = Vec::with_capacity(rows * 4);
+            let mut codes = Vec::with_capacity(rows * cols);
+            for row in values.chunks(cols.max(1)) {
+                let scale = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+                scales.extend(scale.to_le_bytes());
+                let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                codes.extend(
+                    row.iter()
+                        .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8 as u8),
+                );
+            }
+            scales.extend(codes);
+            scales
+        }
+        Quant::Int4 => {
+            let blocks_per_row = cols.div_ceil(INT4_BLOCK);
+            let mut scales = Vec::with_capacity(rows * blocks_per_row * 2);
+            let mut codes = Vec::with_capacity(rows * cols.div_ceil(2));
+            for row in values.chunks(cols.max(1)) {
+                let mut nibbles = Vec::with_capacity(cols);
+                for block in row.chunks(INT4_BLOCK) {
+                    let scale =
+                        half::f16::from_f32(block.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 7.0);
+                    scales.extend(scale.to_le_bytes());
+                    let scale = scale.to_f32();
+                    let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                    nibbles.extend(
+                        block
+                            .iter()
+                            .map(|v| ((v * inv).round().clamp(-7.0, 7.0) as i8) as u8 & 0x0f),
+                    );
+                }
+                codes.extend(
+                    nibbles
+                        .chunks(2)
+                        .map(|p| p[0] | (p.get(1).copied().unwrap_or(0) << 4)),
+                );
+            }
+            scales.extend(codes);
+            scales
+        }
+    }
+}
+
+/// Bytes `encode` produces for a `[rows, cols]` matrix.
+pub fn encoded_len(rows: usize, cols: usize, quant: Quant) -> usize {
+    match quant {
+        Quant::F32 => rows * cols * 4,
+        Quant::F16 => rows * cols * 2,
+        Quant::Int8 => rows * 4 + rows * cols,
+        Quant::Int4 => rows * cols.div_ceil(INT4_BLOCK) * 2 + rows * cols.div_ceil(2),
+    }
+}
+
+/// The f32 values of an encoded matrix; `None` when `bytes` has the wrong length.
+pub fn decode(bytes: &[u8], rows: usize, cols: usize, quant: Quant) -> Option<Vec<f32>> {
+    if bytes.len() != encoded_len(rows, cols, quant) {
+        return None;
+    }
+    let values = match quant {
+        Quant::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Quant::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Quant::Int8 => {
+            let (scales, codes) = bytes.split_at(rows * 4);
+            let mut out = Vec::with_capacity(rows * cols);
+            for (s, row) in scales.chunks_exact(4).zip(codes.chunks(cols.max(1))) {
+                let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+                out.extend(row.iter().map(|&c| c as i8 as f32 * scale));
+            }
+            out
+        }
+        Quant::Int4 => {
+            let blocks_per_row = cols.div_ceil(INT4_BLOCK);
+            let (scales, codes) = bytes.split_at(rows * blocks_per_row * 2);
+            let row_bytes = cols.div_ceil(2);
+            let mut out = Vec::with_capacity(rows * cols);
+            for r in 0..rows {
+                let packed = &codes[r * row_bytes..(r + 1) * row_bytes];
+                for c in 0..cols {
+                    let nibble = (packed[c / 2] >> ((c % 2) * 4)) & 0x0f;
+                    // Sign-extend the 4-bit two's complement value.
+                    let q = ((nibble << 4) as i8) >> 4;
+                    let s = &scales[(r * blocks_per_row + c / INT4_BLOCK) * 2..][..2];
+                    out.push(q as f32 * half::f16::from_le_bytes([s[0], s[1]]).to_f32());
+                }
+            }
+            out
+        }
+    };
+    Some(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: usize, cols: usize) -> Vec<f32> {
+        (0..rows * cols)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i / cols) as f32))
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_within_half_a_step() {
+        let (rows, cols) = (5, 70); // 70: a partial int4 block and an odd nibble count
+        let w = matrix(rows, cols);
+        for (quant, steps) in [(Quant::Int8, 127.0), (Quant::Int4, 7.0)] {
+            let bytes = encode(&w, rows, cols, quant);
+            assert_eq!(bytes.len(), encoded_len(rows, cols, quant));
+            let back = decode(&bytes, rows, cols, quant).unwrap();
+            for (r, (a, b)) in w.chunks(cols).zip(back.chunks(cols)).enumerate() {
+                let max = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                // Half a quantization step, plus f16 rounding of int4 scales.
+                let limit = max / steps * 0.5 * 1.01 + 1e-6;
+                let err = a
+                    .iter()
+                    .zip(b)
+                    .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(err <= limit, "{quant:?} row {r}: {err} > {limit}");
+            }
+        }
+        assert_eq!(
+            decode(&encode(&w, rows, cols, Quant::F32), rows, cols, Quant::F32).unwrap(),
+            w
+        );
+        assert!(decode(&[0; 3], rows, cols, Quant::Int8).is_none());
+    }
+
+    #[test]
+    fn int4_codes_by_hand() {
+        // One block [7, -7, 0, 3.5] with max 7: scale 1, codes 7, -7 (0x9), 0, 4 (3.5 rounds away).
+        let bytes = encode(&[7.0, -7.0, 0.0, 3.5], 1, 4, Quant::Int4);
+        assert_eq!(&bytes[2..], &[0x97, 0x40]);
+        assert_eq!(
+            decode(&bytes, 1, 4, Quant::Int4).unwrap(),
+            vec![7.0, -7.0, 0.0, 4.0]
+        );
+    }
+}
