@@ -157,20 +157,19 @@ impl WeightSource for SafetensorsWeights {
     }
 }
 
-/// Writes f32 tensors and metadata as safetensors, through a temporary file renamed into place so
+/// A tensor ready to write: name, dtype, shape and little-endian bytes.
+pub type RawTensor = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// Writes tensors and metadata as safetensors, through a temporary file renamed into place so
 /// an interrupted write never leaves a half file under `path`.
-pub fn write_safetensors(
+pub fn write_raw_safetensors(
     path: &std::path::Path,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    tensors: &[RawTensor],
     metadata: HashMap<String, String>,
 ) -> Result<()> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
     let mut views = Vec::with_capacity(tensors.len());
-    for ((key, shape, _), data) in tensors.iter().zip(&bytes) {
-        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+    for (key, dtype, shape, data) in tensors {
+        let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), data)
             .map_err(|e| Error::tensor(path.display().to_string(), key, e.to_string()))?;
         views.push((key.clone(), view));
     }
@@ -182,6 +181,22 @@ pub fn write_safetensors(
         }
     })?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// `write_raw_safetensors` for f32 tensors.
+pub fn write_safetensors(
+    path: &std::path::Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let raw: Vec<RawTensor> = tensors
+        .iter()
+        .map(|(key, shape, values)| {
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (key.clone(), Dtype::F32, shape.clone(), bytes)
+        })
+        .collect();
+    write_raw_safetensors(path, &raw, metadata)
 }
 
 /// Little-endian f32/f16/bf16 bytes to f32 values; `None` for other dtypes.

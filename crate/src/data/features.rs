@@ -13,6 +13,7 @@ use std::path::Path;
 use safetensors::Dtype;
 
 use crate::clip::SafetensorsWeights;
+use crate::clip::weights::{RawTensor, write_raw_safetensors};
 use crate::error::{Error, Result};
 
 pub const FORMAT: &str = "memeclip-features";
@@ -78,7 +79,7 @@ impl Features {
     pub fn save(&self, path: &Path) -> Result<()> {
         let n = self.len();
         let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = vec![
+        let mut tensors: Vec<RawTensor> = vec![
             (
                 "image_features".into(),
                 Dtype::F32,
@@ -118,20 +119,7 @@ impl Features {
             ),
             ("preprocess".to_string(), self.preprocess.clone()),
         ]);
-        let mut views = Vec::new();
-        for (key, dtype, shape, bytes) in &tensors {
-            let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
-                .map_err(|e| Error::tensor(path.display().to_string(), key, e.to_string()))?;
-            views.push((key.clone(), view));
-        }
-        let tmp = path.with_extension("partial");
-        safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| {
-            Error::Safetensors {
-                file: tmp.display().to_string(),
-                message: e.to_string(),
-            }
-        })?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        write_raw_safetensors(path, &tensors, metadata)
     }
 
     /// Reads and checks a features file; every error names the file and the tensor or field.
