@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, the wasm build of the library, then all tests.
-# Needs: rustup's wasm32-unknown-unknown target and Mesa's Vulkan driver (`.ci/run` installs both).
+# The project's test command: formatting, lints, the wasm build of the library, the Rust tests,
+# then the wasm module in headless Chromium.
+# Needs: rustup's wasm32-unknown-unknown target, Mesa's Vulkan driver, Debian's chromium and
+# `npm ci` in tests/browser (`.ci/run` installs them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
@@ -22,5 +24,9 @@ echo "== cargo test (release: burn is too slow unoptimized)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --release -- --test-threads=1 2>&1 | tee "$log"
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+echo "== wasm module (pkg-scripts/build-web.sh) in headless Chromium"
+bash pkg-scripts/build-web.sh
+(cd tests/browser && MEMECLIP_BIN="$CARGO_TARGET_DIR/release/memeclip" node --test) 2>&1 | tee -a "$log"
+# One closing line for the whole run: every cargo test binary plus the browser tests.
+awk '/^test result:/ { p += $4; f += $6 } /^# pass / { p += $3 } /^# fail / { f += $3 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -22,3 +22,6 @@ pub mod train;
 pub mod cli;
 
 pub use error::{Error, Result};
+
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;

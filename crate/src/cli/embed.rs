@@ -94,8 +94,7 @@ fn summary(row: &[f32]) -> String {
     let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
     let head: Vec<String> = row.iter().take(4).map(|v| format!("{v:.4}")).collect();
     format!(
-        "[{}] dim {} norm {norm:.4} [{}, ...]",
-        row.len(),
+        "dim {} norm {norm:.4} [{}, ...]",
         row.len(),
         head.join(", ")
     )

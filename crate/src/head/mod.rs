@@ -235,3 +235,21 @@ pub fn divide_by_norm(x: Tensor<2>, eps: f64) -> Tensor<2> {
     let norm = if eps > 0.0 { norm.clamp_min(eps) } else { norm };
     x / norm
 }
+
+/// Index of the largest logit (the first on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// Class probabilities from logits.
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|v| v / sum).collect()
+}

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+pub use crate::head::{argmax, softmax};
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     pub accuracy: f64,
@@ -21,22 +23,6 @@ pub struct Report {
     pub code_faithful: Metrics,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
-}
-
-pub fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
-}
-
-pub fn softmax(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    exp.iter().map(|v| v / sum).collect()
 }
 
 fn sigmoid(v: f32) -> f32 {

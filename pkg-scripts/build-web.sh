@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the wasm module and its JS glue into www/pkg/.
+#   pkg-scripts/build-web.sh [--small]
+# --small: the `wasm-release` profile (thin LTO, opt-level s; slower to build) and wasm-opt -Oz
+# when binaryen's wasm-opt is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
+profile=release
+if [[ "${1:-}" == "--small" ]]; then profile=wasm-release; fi
+
+# wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate in Cargo.lock.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [[ "$have" != "$want" ]]; then
+  echo "installing wasm-bindgen-cli $want (found: ${have:-none})"
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+
+RUSTFLAGS='--cfg getrandom_backend="wasm_js"' cargo rustc --lib -p memeclip --profile "$profile" \
+  --target wasm32-unknown-unknown --no-default-features --features web --crate-type cdylib
+rm -rf www/pkg
+wasm-bindgen --target web --out-dir www/pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/memeclip.wasm"
+if [[ "$profile" == wasm-release ]] && command -v wasm-opt >/dev/null; then
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    -o www/pkg/memeclip_bg.wasm www/pkg/memeclip_bg.wasm
+fi
+ls -l www/pkg/memeclip_bg.wasm www/pkg/memeclip.js

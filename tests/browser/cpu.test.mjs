@@ -1,0 +1,92 @@
+// The wasm module on the CPU backend in headless Chromium: the same probabilities as the native
+// `memeclip classify --bundle`, and clear errors for bad input. Needs www/pkg/ (from
+// pkg-scripts/build-web.sh) and the native binary (MEMECLIP_BIN).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = process.env.MEMECLIP_BIN;
+const site = mkdtempSync(join(tmpdir(), 'memeclip-web-'));
+let server, browser, page, port;
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+
+before(async () => {
+  assert.ok(bin, 'MEMECLIP_BIN must point to the native memeclip binary');
+  cpSync(join(root, 'www', 'pkg'), join(site, 'pkg'), { recursive: true });
+  copyFileSync(join(root, 'tests', 'browser', 'page.html'), join(site, 'index.html'));
+  for (const name of ['photo.png', 'portrait.jpg', 'meme.webp']) {
+    copyFileSync(join(root, 'tests', 'fixtures', 'images', name), join(site, name));
+  }
+  execFileSync(bin, ['export-web', '--clip', join(root, 'tests', 'fixtures', 'tiny-clip'),
+    '--quant', 'int8', '--out', join(site, 'tiny.memeclip')]);
+  const whole = readFileSync(join(site, 'tiny.memeclip'));
+  writeFileSync(join(site, 'truncated.memeclip'), whole.subarray(0, whole.length - 4096));
+  writeFileSync(join(site, 'notes.txt'), 'this is not an image');
+
+  server = createServer((req, res) => {
+    const path = join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    try {
+      const body = readFileSync(path);
+      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  port = server.address().port;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/index.html`);
+  await page.waitForFunction(() => window.memeclip !== undefined);
+  await page.evaluate(() => window.memeclip.ready);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const native = (image, text) => JSON.parse(execFileSync(bin, ['classify', '--bundle',
+  join(site, 'tiny.memeclip'), '--image', join(site, image), '--text', text, '--json']));
+
+test('PNG, JPEG and WebP memes give the native probabilities within 1e-3', async () => {
+  await page.evaluate(() => window.memeclip.load('tiny.memeclip'));
+  for (const [image, text] of [['photo.png', 'hello'], ['portrait.jpg', 'when the code compiles 😂'], ['meme.webp', '']]) {
+    const web = await page.evaluate(([i, t]) => window.memeclip.classify(i, t), [image, text]);
+    const ref = native(image, text);
+    assert.deepEqual(Object.keys(web.tasks).sort(), ref.tasks.map((t) => t.task).sort());
+    for (const task of ref.tasks) {
+      const got = web.tasks[task.task];
+      assert.deepEqual(got.labels, task.labels);
+      assert.equal(got.predicted, task.predicted);
+      got.probs.forEach((p, i) => assert.ok(Math.abs(p - task.probs[i]) < 1e-3, `${image} ${task.task}: ${p} vs ${task.probs[i]}`));
+    }
+    for (const key of ['preprocess', 'image', 'text', 'head']) assert.equal(typeof web.timings_ms[key], 'number');
+  }
+});
+
+test('a non-image is a clear error and the classifier stays usable', async () => {
+  await page.evaluate(() => window.memeclip.load('tiny.memeclip'));
+  const error = await page.evaluate(() => window.memeclip.classify('notes.txt', 'x').then(() => null, (e) => String(e)));
+  assert.match(error, /not a recognized image/);
+  const after = await page.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
+  assert.ok(after.tasks.hate.probs.length === 2);
+});
+
+test('a truncated bundle is refused with a message that says so', async () => {
+  const error = await page.evaluate(() => window.memeclip.load('truncated.memeclip').then(() => null, (e) => String(e)));
+  assert.match(error, /truncated/);
+});
