@@ -1,5 +1,6 @@
-//! The wasm API (wasm-bindgen): a bundle loaded once, memes classified on the user's device.
-//! This first part runs on the CPU backend (flex); WebGPU comes with the JS API.
+//! The wasm API (wasm-bindgen): a bundle loaded once, memes classified on the user's device, on
+//! WebGPU or on the CPU backend (flex). Results are read back asynchronously: a synchronous
+//! readback panics on WebGPU.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use crate::bundle::Bundle;
 use crate::data::{DecodeLimits, decode_rgb};
 use crate::head::file::{Head, HeadFile};
 use crate::head::{argmax, softmax};
-use crate::pipeline::{ClipPipeline, rows};
+use crate::pipeline::ClipPipeline;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -43,6 +44,27 @@ struct Classification {
 pub struct WasmClassifier {
     pipeline: ClipPipeline,
     heads: Vec<HeadFile>,
+    backend: &'static str,
+}
+
+fn load(bytes: Vec<u8>, device: Device, backend: &'static str) -> Result<WasmClassifier, JsError> {
+    let bundle = Bundle::from_bytes(bytes, "bundle").map_err(js_error)?;
+    let pipeline = bundle.pipeline(&device).map_err(js_error)?;
+    let heads = bundle.heads(&device).map_err(js_error)?;
+    Ok(WasmClassifier {
+        pipeline,
+        heads,
+        backend,
+    })
+}
+
+async fn read_row(tensor: burn::tensor::Tensor<2>) -> Result<Vec<f32>, JsError> {
+    let data = tensor
+        .into_data_async()
+        .await
+        .map_err(|e| JsError::new(&format!("reading results: {e:?}")))?;
+    data.try_into_vec::<f32>()
+        .map_err(|e| JsError::new(&format!("reading results: {e:?}")))
 }
 
 #[wasm_bindgen]
@@ -50,15 +72,29 @@ impl WasmClassifier {
     /// Validates and loads a bundle's bytes on the CPU backend.
     #[wasm_bindgen(js_name = loadCpu)]
     pub fn load_cpu(bytes: Vec<u8>) -> Result<WasmClassifier, JsError> {
-        let bundle = Bundle::from_bytes(bytes, "bundle").map_err(js_error)?;
-        let device = Device::flex();
-        let pipeline = bundle.pipeline(&device).map_err(js_error)?;
-        let heads = bundle.heads(&device).map_err(js_error)?;
-        Ok(WasmClassifier { pipeline, heads })
+        load(bytes, Device::flex(), "cpu")
+    }
+
+    /// Validates and loads a bundle's bytes on WebGPU. The caller checks first that
+    /// `navigator.gpu.requestAdapter()` gives an adapter: without one wgpu panics.
+    #[wasm_bindgen(js_name = loadWebGpu)]
+    pub async fn load_webgpu(bytes: Vec<u8>) -> Result<WasmClassifier, JsError> {
+        let device = Device::wgpu_options()
+            .init_async()
+            .await
+            .map_err(|e| JsError::new(&format!("WebGPU is not usable: {e}")))?;
+        load(bytes, device, "webgpu")
+    }
+
+    /// `webgpu` or `cpu`: what actually runs.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_string()
     }
 
     /// Per-task probabilities for one meme: the image file's bytes and its text.
-    pub fn classify(&self, image: &[u8], text: &str) -> Result<JsValue, JsError> {
+    pub async fn classify(&self, image: Vec<u8>, text: String) -> Result<JsValue, JsError> {
+        let (image, text) = (&image[..], &text[..]);
         let t0 = now_ms();
         let decoded = decode_rgb(image, "image", DecodeLimits::default()).map_err(js_error)?;
         let pixels = self.pipeline.pixel_batch(&[decoded]).map_err(js_error)?;
@@ -74,7 +110,7 @@ impl WasmClassifier {
                 Head::MemeClip(h) => h.forward(image_embeds.clone(), text_out.pooled.clone()),
                 Head::ZeroShot(h) => h.forward(image_embeds.clone(), text_out.embeds.clone()),
             };
-            let logits = rows(logits).map_err(js_error)?.remove(0);
+            let logits = read_row(logits).await?;
             let names = &head.info.class_names;
             tasks.insert(
                 head.info.task.clone(),

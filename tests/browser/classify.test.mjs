@@ -15,6 +15,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = process.env.MEMECLIP_BIN;
 const site = mkdtempSync(join(tmpdir(), 'memeclip-web-'));
 let server, browser, page, port;
+const flags = ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+async function openPage(extraFlags) {
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...flags, ...extraFlags] });
+  const p = await b.newPage();
+  await p.goto(`http://127.0.0.1:${port}/index.html`);
+  await p.waitForFunction(() => window.memeclip !== undefined);
+  await p.evaluate(() => window.memeclip.ready);
+  return [b, p];
+}
 
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
@@ -43,15 +54,7 @@ before(async () => {
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   port = server.address().port;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
-  page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${port}/index.html`);
-  await page.waitForFunction(() => window.memeclip !== undefined);
-  await page.evaluate(() => window.memeclip.ready);
+  [browser, page] = await openPage([]);
 });
 
 after(async () => {
@@ -62,10 +65,9 @@ after(async () => {
 const native = (image, text) => JSON.parse(execFileSync(bin, ['classify', '--bundle',
   join(site, 'tiny.memeclip'), '--image', join(site, image), '--text', text, '--json']));
 
-test('PNG, JPEG and WebP memes give the native probabilities within 1e-3', async () => {
-  await page.evaluate(() => window.memeclip.load('tiny.memeclip'));
+async function matchesNative(p) {
   for (const [image, text] of [['photo.png', 'hello'], ['portrait.jpg', 'when the code compiles 😂'], ['meme.webp', '']]) {
-    const web = await page.evaluate(([i, t]) => window.memeclip.classify(i, t), [image, text]);
+    const web = await p.evaluate(([i, t]) => window.memeclip.classify(i, t), [image, text]);
     const ref = native(image, text);
     assert.deepEqual(Object.keys(web.tasks).sort(), ref.tasks.map((t) => t.task).sort());
     for (const task of ref.tasks) {
@@ -75,6 +77,23 @@ test('PNG, JPEG and WebP memes give the native probabilities within 1e-3', async
       got.probs.forEach((p, i) => assert.ok(Math.abs(p - task.probs[i]) < 1e-3, `${image} ${task.task}: ${p} vs ${task.probs[i]}`));
     }
     for (const key of ['preprocess', 'image', 'text', 'head']) assert.equal(typeof web.timings_ms[key], 'number');
+  }
+}
+
+test('without WebGPU: no adapter, and the CPU backend gives the native results within 1e-3', async () => {
+  assert.equal(await page.evaluate(() => window.memeclip.hasWebGpu()), false);
+  assert.equal(await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu')), 'cpu');
+  await matchesNative(page);
+});
+
+test('with WebGPU (SwiftShader): the webgpu backend gives the native results within 1e-3', async () => {
+  const [b, p] = await openPage(['--enable-unsafe-webgpu']);
+  try {
+    assert.equal(await p.evaluate(() => window.memeclip.hasWebGpu()), true);
+    assert.equal(await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'webgpu')), 'webgpu');
+    await matchesNative(p);
+  } finally {
+    await b.close();
   }
 });
 
