@@ -17,6 +17,9 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (native, all targets)"
 cargo clippy --release --all-targets -- -D warnings
+echo "== cargo clippy (wasm32, web features)"
+RUSTFLAGS='--cfg getrandom_backend="wasm_js"' \
+  cargo clippy --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web -- -D warnings
 echo "== wasm32 build of the library (web features), warnings are errors"
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -D warnings' \
   cargo build --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web
