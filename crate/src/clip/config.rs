@@ -74,10 +74,11 @@ pub struct ClipConfig {
 #[derive(Deserialize)]
 struct RawClip {
     model_type: Option<String>,
-    #[serde(default)]
-    text_config: RawText,
-    #[serde(default)]
-    vision_config: RawVision,
+    text_config: Option<RawText>,
+    vision_config: Option<RawVision>,
+    /// Older transformers wrote the tower configs under these names (sometimes as null).
+    text_config_dict: Option<RawText>,
+    vision_config_dict: Option<RawVision>,
     projection_dim: Option<usize>,
     #[serde(rename = "_name_or_path")]
     name_or_path: Option<String>,
@@ -123,8 +124,11 @@ impl ClipConfig {
                 format!("model_type is `{kind}`, expected `clip` (a Hugging Face CLIPModel)"),
             ));
         }
-        let t = raw.text_config;
-        let v = raw.vision_config;
+        let t = raw.text_config.or(raw.text_config_dict).unwrap_or_default();
+        let v = raw
+            .vision_config
+            .or(raw.vision_config_dict)
+            .unwrap_or_default();
         let text = TextConfig {
             tower: TowerConfig {
                 hidden_size: t.hidden_size.unwrap_or(512),
@@ -283,6 +287,15 @@ mod tests {
         expected.text.eos_token_id = Some(2);
         assert_eq!(config, expected);
         assert_eq!(config.vision.num_patches(), 256);
+    }
+
+    #[test]
+    fn legacy_config_dict_keys_are_read() {
+        let json = r#"{"text_config": null, "text_config_dict": {"hidden_size": 64, "num_attention_heads": 4},
+                       "vision_config_dict": {"patch_size": 16}, "vision_config": null}"#;
+        let config = ClipConfig::from_json(json, "config.json").unwrap();
+        assert_eq!(config.text.tower.hidden_size, 64);
+        assert_eq!(config.vision.patch_size, 16);
     }
 
     #[test]
