@@ -20,9 +20,12 @@ fi
 RUSTFLAGS='--cfg getrandom_backend="wasm_js"' cargo rustc --lib -p memeclip --profile "$profile" \
   --target wasm32-unknown-unknown --no-default-features --features web --crate-type cdylib
 rm -rf www/pkg
-wasm-bindgen --target web --out-dir www/pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/memeclip.wasm"
+# The wasm-bindgen glue is `memeclip_core.js`; `memeclip.js` is the JS API around its worker.
+wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/memeclip.wasm"
 if [[ "$profile" == wasm-release ]] && command -v wasm-opt >/dev/null; then
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    -o www/pkg/memeclip_bg.wasm www/pkg/memeclip_bg.wasm
+    -o www/pkg/memeclip_core_bg.wasm www/pkg/memeclip_core_bg.wasm
 fi
-ls -l www/pkg/memeclip_bg.wasm www/pkg/memeclip.js
+cp www/src/memeclip.js www/src/worker.js www/pkg/
+ls -l www/pkg/

@@ -86,6 +86,29 @@ impl WasmClassifier {
         load(bytes, device, "webgpu")
     }
 
+    /// `[{ name, kind, labels }]` per task, in the bundle's order.
+    #[wasm_bindgen(getter)]
+    pub fn tasks(&self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Task<'a> {
+            name: &'a str,
+            kind: &'a str,
+            labels: &'a [String],
+        }
+        let tasks: Vec<Task> = self
+            .heads
+            .iter()
+            .map(|h| Task {
+                name: &h.info.task,
+                kind: h.kind(),
+                labels: &h.info.class_names,
+            })
+            .collect();
+        tasks
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+
     /// `webgpu` or `cpu`: what actually runs.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {

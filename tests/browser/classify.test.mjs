@@ -1,4 +1,5 @@
-// The wasm module on the CPU backend in headless Chromium: the same probabilities as the native
+// The JS API (www/pkg/memeclip.js, wasm in a Web Worker) in headless Chromium, on WebGPU
+// (SwiftShader) and on the CPU fallback: the same probabilities as the native
 // `memeclip classify --bundle`, and clear errors for bad input. Needs www/pkg/ (from
 // pkg-scripts/build-web.sh) and the native binary (MEMECLIP_BIN).
 import { test, before, after } from 'node:test';
@@ -46,7 +47,7 @@ before(async () => {
     const path = join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
     try {
       const body = readFileSync(path);
-      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' });
+      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
       res.end(body);
     } catch {
       res.writeHead(404).end();
@@ -80,17 +81,26 @@ async function matchesNative(p) {
   }
 }
 
-test('without WebGPU: no adapter, and the CPU backend gives the native results within 1e-3', async () => {
+test('without WebGPU, auto falls back to the CPU with the native results within 1e-3', async () => {
   assert.equal(await page.evaluate(() => window.memeclip.hasWebGpu()), false);
-  assert.equal(await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu')), 'cpu');
+  const loaded = await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'));
+  assert.equal(loaded.backend, 'cpu');
+  assert.deepEqual(loaded.tasks.map((t) => t.name), ['hate', 'target', 'stance', 'humour']);
+  assert.deepEqual(loaded.tasks[0].labels, ['Benign Meme', 'Harmful Meme']);
+  const progress = await page.evaluate(() => window.memeclip.progress);
+  const last = progress.at(-1);
+  assert.ok(progress.length > 0 && last.loaded === last.total && last.total > 0, JSON.stringify(last));
   await matchesNative(page);
+  const refused = await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'webgpu').then(() => null, (e) => String(e)));
+  assert.match(refused, /WebGPU is not available/);
 });
 
 test('with WebGPU (SwiftShader): the webgpu backend gives the native results within 1e-3', async () => {
   const [b, p] = await openPage(['--enable-unsafe-webgpu']);
   try {
     assert.equal(await p.evaluate(() => window.memeclip.hasWebGpu()), true);
-    assert.equal(await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'webgpu')), 'webgpu');
+    const loaded = await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'));
+    assert.equal(loaded.backend, 'webgpu');
     await matchesNative(p);
   } finally {
     await b.close();

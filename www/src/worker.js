@@ -1,0 +1,34 @@
+// The Web Worker that owns the wasm module: loading and inference run here, off the page's thread.
+import init, { WasmClassifier } from './memeclip_core.js';
+
+let classifier = null;
+const ready = init();
+
+async function hasWebGpu() {
+  // wgpu panics without an adapter, so look before touching it.
+  return !!(self.navigator?.gpu && (await self.navigator.gpu.requestAdapter()));
+}
+
+const handlers = {
+  async load({ bytes, backend }) {
+    await ready;
+    classifier?.free();
+    classifier = null;
+    const useGpu = backend === 'webgpu' || (backend === 'auto' && (await hasWebGpu()));
+    if (backend === 'webgpu' && !(await hasWebGpu())) throw new Error('WebGPU is not available in this browser');
+    classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes) : WasmClassifier.loadCpu(bytes);
+    return { backend: classifier.backend, tasks: classifier.tasks };
+  },
+  async classify({ bytes, text }) {
+    if (!classifier) throw new Error('no model loaded');
+    return classifier.classify(bytes, text);
+  },
+};
+
+self.onmessage = async ({ data: { id, op, args } }) => {
+  try {
+    self.postMessage({ id, result: await handlers[op](args) });
+  } catch (error) {
+    self.postMessage({ id, error: error?.message ?? String(error) });
+  }
+};
