@@ -107,6 +107,31 @@ test('with WebGPU (SwiftShader): the webgpu backend gives the native results wit
   }
 });
 
+test('after loading, classifying makes no request; a reload takes the bundle from the cache', async () => {
+  const [b, p] = await openPage([]);
+  try {
+    const requests = [];
+    p.on('request', (r) => requests.push(new URL(r.url()).pathname));
+    await p.evaluate(() => window.memeclip.clearCache());
+    assert.equal((await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu'))).source, 'network');
+    assert.deepEqual(requests.filter((r) => r.endsWith('.memeclip')), ['/tiny.memeclip']);
+    await p.evaluate(() => window.memeclip.fetchBytes('photo.png'));
+    requests.length = 0;
+    const result = await p.evaluate(() => window.memeclip.classifyFetched('hello'));
+    assert.equal(result.tasks.hate.labels.length, 2);
+    assert.deepEqual(requests, [], 'classifying sends nothing');
+
+    await p.reload();
+    await p.waitForFunction(() => window.memeclip !== undefined);
+    await p.evaluate(() => window.memeclip.ready);
+    requests.length = 0;
+    assert.equal((await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu'))).source, 'cache');
+    assert.deepEqual(requests.filter((r) => r.endsWith('.memeclip')), [], 'no request for a cached bundle');
+  } finally {
+    await b.close();
+  }
+});
+
 test('a non-image is a clear error and the classifier stays usable', async () => {
   await page.evaluate(() => window.memeclip.load('tiny.memeclip'));
   const error = await page.evaluate(() => window.memeclip.classify('notes.txt', 'x').then(() => null, (e) => String(e)));
@@ -115,7 +140,13 @@ test('a non-image is a clear error and the classifier stays usable', async () =>
   assert.ok(after.tasks.hate.probs.length === 2);
 });
 
-test('a truncated bundle is refused with a message that says so', async () => {
-  const error = await page.evaluate(() => window.memeclip.load('truncated.memeclip').then(() => null, (e) => String(e)));
-  assert.match(error, /truncated/);
+test('a truncated bundle is refused with a message that says so, and is not cached', async () => {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const error = await page.evaluate(() => window.memeclip.load('truncated.memeclip').then(() => null, (e) => String(e)));
+    assert.match(error, /truncated/);
+  }
+  const cached = await page.evaluate(async () => !!(await (await caches.open('memeclip-bundles')).match('truncated.memeclip')));
+  assert.equal(cached, false);
+  // The page keeps working with a good bundle.
+  assert.equal((await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu'))).backend, 'cpu');
 });

@@ -34,6 +34,47 @@ async function download(url, onProgress) {
   return bytes;
 }
 
+const CACHE = 'memeclip-bundles';
+
+/** The payload SHA-256 a bundle's header records (see the bundle format in the README). */
+function bundleHash(bytes) {
+  const magic = new TextDecoder().decode(bytes.subarray(0, 8));
+  if (bytes.length < 20 || magic !== 'MEMECLIP') throw new Error('not a memeclip bundle (wrong magic bytes)');
+  const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset + 12, 8).getBigUint64(0, true));
+  if (20 + headerLen > bytes.length) throw new Error('truncated bundle: the header is cut off');
+  return JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + headerLen))).payload_sha256;
+}
+
+/**
+ * A bundle from the Cache API when this URL was loaded before (no request at all, so it works
+ * offline), else downloaded with progress. `remember()` stores a downloaded bundle under its
+ * payload hash, with the URL pointing at that hash; call it once the bundle has loaded, so a
+ * damaged download is never cached. The wasm side checks the hash on every load.
+ */
+async function fetchBundle(url, onProgress) {
+  const cache = globalThis.caches ? await caches.open(CACHE) : null;
+  const pointer = new URL(url, location.href).href;
+  const known = await cache?.match(pointer);
+  if (known) {
+    const hit = await cache.match(`/memeclip-bundle/${await known.text()}`);
+    if (hit) {
+      const bytes = new Uint8Array(await hit.arrayBuffer());
+      onProgress?.({ loaded: bytes.length, total: bytes.length, source: 'cache' });
+      return { bytes, source: 'cache', remember: async () => {} };
+    }
+  }
+  const bytes = await download(url, onProgress);
+  const hash = bundleHash(bytes);
+  // A copy taken now: the bytes themselves are handed over to the worker.
+  const copy = new Blob([bytes]);
+  const remember = async () => {
+    if (!cache) return;
+    await cache.put(`/memeclip-bundle/${hash}`, new Response(copy));
+    await cache.put(pointer, new Response(hash));
+  };
+  return { bytes, source: 'network', remember };
+}
+
 export class MemeClassifier {
   #worker;
   #pending = new Map();
@@ -57,15 +98,25 @@ export class MemeClassifier {
     });
   }
 
-  /** Loads a bundle from a URL or its bytes; `backend`: 'auto' | 'webgpu' | 'cpu'. */
+  /**
+   * Loads a bundle from a URL (cached after the first time; `clf.source` says 'cache' or
+   * 'network') or from its bytes ('bytes'); `backend`: 'auto' | 'webgpu' | 'cpu'.
+   */
   static async load(source, { onProgress, backend = 'auto' } = {}) {
-    const bytes = typeof source === 'string' || source instanceof URL
-      ? await download(String(source), onProgress)
-      : (await toBytes(source)).slice();
+    let bytes;
+    let from = 'bytes';
+    let remember = async () => {};
+    if (typeof source === 'string' || source instanceof URL) {
+      ({ bytes, source: from, remember } = await fetchBundle(String(source), onProgress));
+    } else {
+      bytes = (await toBytes(source)).slice();
+    }
     const clf = new MemeClassifier(new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
     try {
       const info = await clf.#call('load', { bytes, backend }, [bytes.buffer]);
+      await remember();
       clf.backend = info.backend;
+      clf.source = from;
       clf.tasks = info.tasks.map(({ name, labels }) => ({ name, labels }));
       return clf;
     } catch (error) {
@@ -84,6 +135,11 @@ export class MemeClassifier {
     const results = [];
     for (const { image, text } of items) results.push(await this.classify(image, text));
     return results;
+  }
+
+  /** Forgets every cached bundle. */
+  static async clearCache() {
+    if (globalThis.caches) await caches.delete(CACHE);
   }
 
   dispose() {
