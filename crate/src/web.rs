@@ -34,9 +34,23 @@ struct TaskResult {
     predicted: String,
 }
 
+/// Task results as one object whose keys keep the bundle's task order.
+struct Tasks(Vec<(String, TaskResult)>);
+
+impl Serialize for Tasks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, result) in &self.0 {
+            map.serialize_entry(name, result)?;
+        }
+        map.end()
+    }
+}
+
 #[derive(Serialize)]
 struct Classification {
-    tasks: BTreeMap<String, TaskResult>,
+    tasks: Tasks,
     timings_ms: BTreeMap<&'static str, f64>,
 }
 
@@ -127,7 +141,7 @@ impl WasmClassifier {
         let ids = self.pipeline.tokenizer.encode(text).map_err(js_error)?;
         let text_out = self.pipeline.clip.encode_texts(&[ids]).map_err(js_error)?;
         let t3 = now_ms();
-        let mut tasks = BTreeMap::new();
+        let mut tasks = Vec::new();
         for head in &self.heads {
             let logits = match &head.head {
                 Head::MemeClip(h) => h.forward(image_embeds.clone(), text_out.pooled.clone()),
@@ -135,14 +149,14 @@ impl WasmClassifier {
             };
             let logits = read_row(logits).await?;
             let names = &head.info.class_names;
-            tasks.insert(
+            tasks.push((
                 head.info.task.clone(),
                 TaskResult {
                     labels: names.clone(),
                     probs: softmax(&logits),
                     predicted: names[argmax(&logits)].clone(),
                 },
-            );
+            ));
         }
         let t4 = now_ms();
         let timings_ms = BTreeMap::from([
@@ -152,8 +166,11 @@ impl WasmClassifier {
             ("head", t4 - t3),
         ]);
         // Maps become plain objects, as a JS caller expects.
-        Classification { tasks, timings_ms }
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| JsError::new(&e.to_string()))
+        Classification {
+            tasks: Tasks(tasks),
+            timings_ms,
+        }
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
     }
 }

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ async function openPage(extraFlags) {
   return [b, p];
 }
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
 
 before(async () => {
   assert.ok(bin, 'MEMECLIP_BIN must point to the native memeclip binary');
@@ -42,6 +42,10 @@ before(async () => {
   const whole = readFileSync(join(site, 'tiny.memeclip'));
   writeFileSync(join(site, 'truncated.memeclip'), whole.subarray(0, whole.length - 4096));
   writeFileSync(join(site, 'notes.txt'), 'this is not an image');
+  // The product page under /app/, as pkg-scripts/demo.sh serves it with the test model.
+  cpSync(join(root, 'www'), join(site, 'app'), { recursive: true });
+  copyFileSync(join(site, 'tiny.memeclip'), join(site, 'app', 'model.memeclip'));
+  writeFileSync(join(site, 'app', 'model-info.json'), JSON.stringify({ file: 'model.memeclip', test_model: true }));
 
   server = createServer((req, res) => {
     const path = join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
@@ -149,4 +153,37 @@ test('a truncated bundle is refused with a message that says so, and is not cach
   assert.equal(cached, false);
   // The page keeps working with a good bundle.
   assert.equal((await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu'))).backend, 'cpu');
+});
+
+test('the page classifies memes dropped on it (a real drop event), with no CSP violation', async () => {
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  try {
+    const p = await b.newPage({ viewport: { width: 390, height: 844 } });
+    const messages = [];
+    p.on('console', (m) => messages.push(m.text()));
+    await p.goto(`http://127.0.0.1:${port}/app/index.html`);
+    await p.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60000 });
+    assert.equal(await p.evaluate(() => document.body.dataset.ready), 'cpu');
+    assert.equal(await p.isVisible('#banner'), true, 'the test model is marked as such');
+    const dataTransfer = await p.evaluateHandle(async () => {
+      const dt = new DataTransfer();
+      for (const name of ['photo.png', 'meme.webp']) {
+        const bytes = await (await fetch(`../${name}`)).arrayBuffer();
+        dt.items.add(new File([bytes], name, { type: name.endsWith('png') ? 'image/png' : 'image/webp' }));
+      }
+      return dt;
+    });
+    await p.dispatchEvent('#drop', 'drop', { dataTransfer });
+    await p.waitForFunction(() => document.querySelectorAll('.card[data-done="true"]').length === 2, null, { timeout: 60000 });
+    assert.equal(await p.locator('.card').first().locator('.task').count(), 4);
+    await p.locator('.card input[type=text]').first().fill('when the code compiles');
+    await p.waitForFunction(() => document.querySelector('.card').dataset.done === 'true');
+    assert.equal(await p.isEnabled('#csv'), true);
+    const shots = process.env.SCREENSHOT_DIR ?? site;
+    mkdirSync(shots, { recursive: true });
+    await p.screenshot({ path: join(shots, 'page.png'), fullPage: true });
+    assert.deepEqual(messages.filter((m) => /Content Security Policy|Refused/.test(m)), []);
+  } finally {
+    await b.close();
+  }
 });

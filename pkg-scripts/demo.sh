@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the drag-and-drop demo on http://127.0.0.1:${PORT:-8080}/:
+#   pkg-scripts/demo.sh [CLIP_DIR] [export-web options, e.g. --head runs/hate/head.safetensors]
+# Builds what is missing, bundles the CLIP folder (int8; zero-shot PrideMM heads unless heads are
+# given) and serves www/. Without a CLIP folder it serves the tiny test model, marked as such.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
+clip="${1:-models/clip-vit-base-patch32}"
+shift || true
+port="${PORT:-8080}"
+
+cargo build --release --bin memeclip
+memeclip="$CARGO_TARGET_DIR/release/memeclip"
+[[ -f www/pkg/memeclip.js ]] || bash pkg-scripts/build-web.sh
+
+if [[ -f "$clip/model.safetensors" ]]; then
+  "$memeclip" export-web --clip "$clip" --quant int8 --out www/model.memeclip "$@"
+  echo '{"file": "model.memeclip", "test_model": false}' > www/model-info.json
+else
+  echo "No CLIP folder at $clip. Get one with:"
+  echo "  pkg-scripts/get-clip.sh openai/clip-vit-base-patch32 $clip"
+  echo "Serving the tiny test model instead: random weights, its results mean nothing."
+  "$memeclip" export-web --clip tests/fixtures/tiny-clip --quant int8 --out www/model.memeclip "$@"
+  echo '{"file": "model.memeclip", "test_model": true}' > www/model-info.json
+fi
+echo "memeclip demo: http://127.0.0.1:$port/"
+exec python3 -m http.server "$port" --bind 127.0.0.1 --directory www
