@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Load time and per-meme latency in headless Chromium on each backend (CPU, and WebGPU on whatever
+# adapter Chromium finds; SwiftShader without a GPU), for a bundle of random weights in real
+# shapes, plus the transfer size of the wasm module and its JS, raw and gzipped.
+#   pkg-scripts/bench-web.sh [--shape vit-b-32|vit-l-14] [--quant int8|int4|f16|f32] [--runs N] [--small]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
+shape=vit-b-32 quant=int8 runs=3 small=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --shape) shape=$2; shift 2 ;;
+    --quant) quant=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --small) small=(--small); shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+cargo build --release --bin memeclip
+bash pkg-scripts/build-web.sh "${small[@]}"
+(cd tests/browser && [[ -d node_modules ]] || npm ci --no-audit --no-fund)
+site=$(mktemp -d)
+trap 'rm -rf "$site"' EXIT
+cp -r www/pkg "$site/pkg"
+echo '<!doctype html><meta charset="utf-8"><title>bench</title>' > "$site/pkg/bench.html"
+"$CARGO_TARGET_DIR/release/memeclip" export-web --random "$shape" --quant "$quant" \
+  --tokenizer tests/fixtures/tiny-clip/tokenizer.json --out "$site/model.memeclip" > /dev/null
+size() { stat -c %s "$1"; }
+gz() { gzip -9 -c "$1" | wc -c; }
+wasm=www/pkg/memeclip_core_bg.wasm
+js_raw=$(cat www/pkg/memeclip.js www/pkg/worker.js www/pkg/memeclip_core.js | wc -c)
+js_gz=$(cat www/pkg/memeclip.js www/pkg/worker.js www/pkg/memeclip_core.js | gzip -9 | wc -c)
+echo "{\"shape\": \"$shape\", \"quant\": \"$quant\", \"bundle_bytes\": $(size "$site/model.memeclip"), \"wasm_bytes\": $(size $wasm), \"wasm_gzip_bytes\": $(gz $wasm), \"js_bytes\": $js_raw, \"js_gzip_bytes\": $js_gz}"
+SITE="$site" RUNS="$runs" node tests/browser/bench-web.mjs

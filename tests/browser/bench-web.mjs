@@ -1,0 +1,62 @@
+// Load time and per-meme latency of the JS API in headless Chromium, per backend. Run by
+// pkg-scripts/bench-web.sh, which prepares SITE (www/ plus a bundle as model.memeclip).
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join, extname } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const site = process.env.SITE;
+const runs = Number(process.env.RUNS ?? 3);
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
+const server = createServer((req, res) => {
+  const path = join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+  try {
+    const body = readFileSync(path);
+    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
+    res.end(body);
+  } catch {
+    res.writeHead(404).end();
+  }
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const url = `http://127.0.0.1:${server.address().port}/pkg/bench.html`;
+const flags = ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+const results = [];
+for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu']]]) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...flags, ...extra] });
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(e.message));
+  await page.goto(url);
+  const r = await page.evaluate(async ([backend, runs]) => {
+    const { MemeClassifier } = await import('./memeclip.js');
+    await MemeClassifier.clearCache();
+    let t = performance.now();
+    const clf = await MemeClassifier.load('../model.memeclip', { backend });
+    const load_ms = performance.now() - t;
+    // A fresh picture and text every time, so nothing can be reused.
+    const canvas = new OffscreenCanvas(320, 240);
+    const ctx = canvas.getContext('2d');
+    const times = [];
+    let timings;
+    for (let i = 0; i <= runs; i++) {
+      ctx.fillStyle = `hsl(${i * 47}, 70%, 50%)`;
+      ctx.fillRect(0, 0, 320, 240);
+      ctx.fillStyle = '#fff';
+      ctx.fillText(`meme ${i}`, 20 + i, 40);
+      const blob = await canvas.convertToBlob({ type: 'image/png' });
+      t = performance.now();
+      const out = await clf.classify(blob, `when the code compiles on try number ${i} and nobody believes it`);
+      if (i > 0) times.push(performance.now() - t); // the first call warms up
+      timings = out.timings_ms;
+    }
+    times.sort((a, b) => a - b);
+    return { backend: clf.backend, load_ms, median_ms: times[Math.floor(times.length / 2)], last_timings_ms: timings };
+  }, [backend, runs]);
+  results.push(r);
+  console.error(`${backend}: ${JSON.stringify(r)}`);
+  await browser.close();
+}
+server.close();
+console.log(JSON.stringify({ runs, results }));
