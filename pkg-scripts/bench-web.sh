@@ -31,4 +31,5 @@ wasm=www/pkg/memeclip_core_bg.wasm
 js_raw=$(cat www/pkg/memeclip.js www/pkg/worker.js www/pkg/memeclip_core.js | wc -c)
 js_gz=$(cat www/pkg/memeclip.js www/pkg/worker.js www/pkg/memeclip_core.js | gzip -9 | wc -c)
 echo "{\"shape\": \"$shape\", \"quant\": \"$quant\", \"bundle_bytes\": $(size "$site/model.memeclip"), \"wasm_bytes\": $(size $wasm), \"wasm_gzip_bytes\": $(gz $wasm), \"js_bytes\": $js_raw, \"js_gzip_bytes\": $js_gz}"
+# BACKENDS=cpu (or webgpu) in the environment limits the run to one backend.
 SITE="$site" RUNS="$runs" node tests/browser/bench-web.mjs

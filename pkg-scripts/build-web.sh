@@ -17,7 +17,8 @@ if [[ "$have" != "$want" ]]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
-RUSTFLAGS='--cfg getrandom_backend="wasm_js"' cargo rustc --lib -p memeclip --profile "$profile" \
+# simd128: burn's flex kernels vectorize with it (every current browser has wasm SIMD).
+RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' cargo rustc --lib -p memeclip --profile "$profile" \
   --target wasm32-unknown-unknown --no-default-features --features web --crate-type cdylib
 rm -rf www/pkg
 # The wasm-bindgen glue is `memeclip_core.js`; `memeclip.js` is the JS API around its worker.

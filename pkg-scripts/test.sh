@@ -18,10 +18,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy (native, all targets)"
 cargo clippy --release --all-targets -- -D warnings
 echo "== cargo clippy (wasm32, web features)"
-RUSTFLAGS='--cfg getrandom_backend="wasm_js"' \
+RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' \
   cargo clippy --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web -- -D warnings
 echo "== wasm32 build of the library (web features), warnings are errors"
-RUSTFLAGS='--cfg getrandom_backend="wasm_js" -D warnings' \
+RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128 -D warnings' \
   cargo build --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web
 echo "== cargo test (release: burn is too slow unoptimized)"
 log=$(mktemp)

@@ -24,7 +24,8 @@ const flags = ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-ba
   '--disable-component-update', '--disable-sync', '--disable-quic'];
 
 const results = [];
-for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu']]]) {
+const backends = (process.env.BACKENDS ?? 'cpu,webgpu').split(',');
+for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu']]].filter(([b]) => backends.includes(b))) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...flags, ...extra] });
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error(e.message));

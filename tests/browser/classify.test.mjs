@@ -28,6 +28,33 @@ async function openPage(extraFlags) {
   return [b, p];
 }
 
+// A PNG header claiming `w` x `h` pixels and no data: a decompression bomb's first bytes.
+function pngClaiming(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
+}
+
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
 
 before(async () => {
@@ -41,6 +68,10 @@ before(async () => {
     '--quant', 'int8', '--out', join(site, 'tiny.memeclip')]);
   const whole = readFileSync(join(site, 'tiny.memeclip'));
   writeFileSync(join(site, 'truncated.memeclip'), whole.subarray(0, whole.length - 4096));
+  const tampered = Buffer.from(whole);
+  tampered[tampered.length - 100] ^= 1;
+  writeFileSync(join(site, 'tampered.memeclip'), tampered);
+  writeFileSync(join(site, 'huge.png'), pngClaiming(100000, 100000));
   writeFileSync(join(site, 'notes.txt'), 'this is not an image');
   // The product page under /app/, as pkg-scripts/demo.sh serves it with the test model.
   cpSync(join(root, 'www'), join(site, 'app'), { recursive: true });
@@ -136,10 +167,12 @@ test('after loading, classifying makes no request; a reload takes the bundle fro
   }
 });
 
-test('a non-image is a clear error and the classifier stays usable', async () => {
+test('a non-image or an image over the limits is a clear error and the classifier stays usable', async () => {
   await page.evaluate(() => window.memeclip.load('tiny.memeclip'));
   const error = await page.evaluate(() => window.memeclip.classify('notes.txt', 'x').then(() => null, (e) => String(e)));
   assert.match(error, /not a recognized image/);
+  const huge = await page.evaluate(() => window.memeclip.classify('huge.png', 'x').then(() => null, (e) => String(e)));
+  assert.match(huge, /larger than the decoder limits/);
   const after = await page.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
   assert.ok(after.tasks.hate.probs.length === 2);
 });
@@ -151,6 +184,8 @@ test('a truncated bundle is refused with a message that says so, and is not cach
   }
   const cached = await page.evaluate(async () => !!(await (await caches.open('memeclip-bundles')).match('truncated.memeclip')));
   assert.equal(cached, false);
+  const mismatch = await page.evaluate(() => window.memeclip.load('tampered.memeclip').then(() => null, (e) => String(e)));
+  assert.match(mismatch, /SHA-256 mismatch/);
   // The page keeps working with a good bundle.
   assert.equal((await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu'))).backend, 'cpu');
 });
