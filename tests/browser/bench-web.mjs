@@ -1,27 +1,13 @@
 // Load time and per-meme latency of the JS API in headless Chromium, per backend. Run by
 // pkg-scripts/bench-web.sh, which prepares SITE (www/ plus a bundle as model.memeclip).
-import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { join, extname } from 'node:path';
 import { chromium } from 'playwright-core';
+import { serve, chromiumFlags } from './serve.mjs';
 
 const site = process.env.SITE;
 const runs = Number(process.env.RUNS ?? 3);
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
-const server = createServer((req, res) => {
-  const path = join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-  try {
-    const body = readFileSync(path);
-    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
-    res.end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const server = await serve(site);
 const url = `http://127.0.0.1:${server.address().port}/pkg/bench.html`;
-const flags = ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-quic'];
+const flags = chromiumFlags;
 
 const results = [];
 const backends = (process.env.BACKENDS ?? 'cpu,webgpu').split(',');

@@ -5,19 +5,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, extname } from 'node:path';
+import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { serve, chromiumFlags } from './serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = process.env.MEMECLIP_BIN;
 const site = mkdtempSync(join(tmpdir(), 'memeclip-web-'));
 let server, browser, page, port;
-const flags = ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-quic'];
+const flags = chromiumFlags;
 
 async function openPage(extraFlags) {
   const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...flags, ...extraFlags] });
@@ -55,7 +54,6 @@ function pngClaiming(w, h) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
 }
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
 
 before(async () => {
   assert.ok(bin, 'MEMECLIP_BIN must point to the native memeclip binary');
@@ -78,17 +76,7 @@ before(async () => {
   copyFileSync(join(site, 'tiny.memeclip'), join(site, 'app', 'model.memeclip'));
   writeFileSync(join(site, 'app', 'model-info.json'), JSON.stringify({ file: 'model.memeclip', test_model: true }));
 
-  server = createServer((req, res) => {
-    const path = join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    try {
-      const body = readFileSync(path);
-      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  server = await serve(site);
   port = server.address().port;
   [browser, page] = await openPage([]);
 });

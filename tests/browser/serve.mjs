@@ -1,0 +1,29 @@
+// What the browser tests and the benchmark share: a static server for a folder on 127.0.0.1 and
+// the Chromium flags for this closed, GPU-less machine.
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join, extname } from 'node:path';
+
+const types = {
+  '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
+  '.json': 'application/json',
+};
+
+export const chromiumFlags = ['--headless=new', '--no-sandbox', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+/** Serves `root` on a free loopback port; resolves to the server (its port: server.address().port). */
+export async function serve(root) {
+  const server = createServer((req, res) => {
+    const path = join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    try {
+      const body = readFileSync(path);
+      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return server;
+}
