@@ -185,46 +185,44 @@ fn damaged_bundles_are_rejected_before_use() {
     );
 }
 
+/// Runs the binary and insists that it succeeds.
+fn memeclip(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memeclip"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn classify_reads_a_bundle_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.memeclip");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memeclip"))
-        .args([
-            "export-web",
-            "--clip",
-            tiny_clip().to_str().unwrap(),
-            "--quant",
-            "int8",
-            "--out",
-            path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    memeclip(&[
+        "export-web",
+        "--clip",
+        tiny_clip().to_str().unwrap(),
+        "--quant",
+        "int8",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
     let image = fixtures().join("images/photo.png");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memeclip"))
-        .args([
-            "classify",
-            "--bundle",
-            path.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-            "--text",
-            "hi",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = memeclip(&[
+        "classify",
+        "--bundle",
+        path.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--text",
+        "hi",
+        "--json",
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tasks: Vec<&str> = json["tasks"]
         .as_array()

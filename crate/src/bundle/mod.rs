@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clip::weights::check_shape;
 use crate::clip::{Clip, ClipConfig, WeightSource};
 use crate::data::{ClipTokenizer, Preprocessor};
 use crate::error::{Error, Result};
@@ -423,13 +424,7 @@ impl WeightSource for Bundle {
             .get(key)
             .map(|&i| &self.header.tensors[i])
             .ok_or_else(|| Error::tensor(&self.name, key, "missing"))?;
-        if entry.shape != shape {
-            return Err(Error::tensor(
-                &self.name,
-                key,
-                format!("shape is {:?}, expected {shape:?}", entry.shape),
-            ));
-        }
+        check_shape(&self.name, key, &entry.shape, shape)?;
         let (rows, cols) = rows_cols(shape);
         let start = self.payload_start + entry.offset;
         decode(

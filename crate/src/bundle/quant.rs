@@ -6,7 +6,10 @@
 //!   byte (low nibble first);
 //! - f16 and f32: plain casts.
 
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
+
+use crate::clip::weights::decode_floats;
 
 pub const INT4_BLOCK: usize = 32;
 
@@ -108,14 +111,8 @@ pub fn decode(bytes: &[u8], rows: usize, cols: usize, quant: Quant) -> Option<Ve
         return None;
     }
     let values = match quant {
-        Quant::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Quant::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
+        Quant::F32 => decode_floats(bytes, Dtype::F32)?,
+        Quant::F16 => decode_floats(bytes, Dtype::F16)?,
         Quant::Int8 => {
             let (scales, codes) = bytes.split_at(rows * 4);
             let mut out = Vec::with_capacity(rows * cols);

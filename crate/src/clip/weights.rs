@@ -17,6 +17,23 @@ pub trait WeightSource {
     fn shape_of(&self, key: &str) -> Option<Vec<usize>>;
 }
 
+/// The error every source gives when a stored shape is not the one the model needs.
+pub(crate) fn check_shape(
+    source: &str,
+    key: &str,
+    actual: &[usize],
+    expected: &[usize],
+) -> Result<()> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(Error::tensor(
+        source,
+        key,
+        format!("shape is {actual:?}, expected {expected:?}"),
+    ))
+}
+
 /// Creates burn tensors from a source on one device, naming the source and key in every error.
 pub struct WeightLoader<'a> {
     pub source: &'a dyn WeightSource,
@@ -139,13 +156,7 @@ impl WeightSource for SafetensorsWeights {
             .index
             .get(key)
             .ok_or_else(|| Error::tensor(&self.name, key, "missing"))?;
-        if actual.as_slice() != shape {
-            return Err(Error::tensor(
-                &self.name,
-                key,
-                format!("shape is {actual:?}, expected {shape:?}"),
-            ));
-        }
+        check_shape(&self.name, key, actual, shape)?;
         let raw = &self.bytes[range.clone()];
         decode_floats(raw, *dtype).ok_or_else(|| {
             Error::tensor(

@@ -10,7 +10,7 @@ use safetensors::Dtype;
 use super::file::{HeadInfo, memeclip_from, save_memeclip};
 use super::tasks::class_names;
 use crate::clip::WeightSource;
-use crate::clip::weights::decode_floats;
+use crate::clip::weights::{check_shape, decode_floats};
 use crate::error::{Error, Result};
 
 /// The tensors of a PyTorch checkpoint, read lazily by name.
@@ -47,13 +47,7 @@ impl WeightSource for CheckpointWeights {
             .reader
             .get(key)
             .ok_or_else(|| Error::tensor(&self.name, key, "missing"))?;
-        if tensor.shape() != shape {
-            return Err(Error::tensor(
-                &self.name,
-                key,
-                format!("shape is {:?}, expected {shape:?}", tensor.shape()),
-            ));
-        }
+        check_shape(&self.name, key, tensor.shape(), shape)?;
         let dtype = match tensor.dtype() {
             DType::F32 => Dtype::F32,
             DType::F16 => Dtype::F16,
