@@ -6,13 +6,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::module::Param;
-use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::zero_shot::ZeroShotHead;
-use super::{Adapter, HeadConfig, MemeClipHead};
-use crate::clip::weights::{SafetensorsWeights, WeightSource, transpose, write_safetensors};
+use super::{Adapter, HeadConfig, HeadLinear, MemeClipHead};
+use crate::clip::weights::{SafetensorsWeights, WeightSource, write_safetensors};
 use crate::error::{Error, Result};
 
 pub const FORMAT: &str = "memeclip-head";
@@ -57,10 +55,13 @@ fn values(t: Tensor<2>) -> Vec<f32> {
         .unwrap_or_default()
 }
 
-fn push_linear(out: &mut NamedTensors, prefix: &str, linear: &Linear) {
-    let [d_in, d_out] = linear.weight.val().dims();
-    let weight = transpose(&values(linear.weight.val()), d_in, d_out);
-    out.push((format!("{prefix}.weight"), vec![d_out, d_in], weight));
+fn push_linear(out: &mut NamedTensors, prefix: &str, linear: &HeadLinear) {
+    let (d_in, d_out) = linear.dims();
+    out.push((
+        format!("{prefix}.weight"),
+        vec![d_out, d_in],
+        values(linear.weight.val()),
+    ));
     if let Some(bias) = &linear.bias {
         let bias = bias
             .val()
@@ -269,30 +270,20 @@ pub fn memeclip_from(
                 .is_some()
         })
         .count();
-    let linear = |key: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear> {
-        let weight = transpose(
-            &source.read(&format!("{key}.weight"), &[d_out, d_in])?,
-            d_out,
-            d_in,
-        );
+    let linear = |key: &str, d_in: usize, d_out: usize, bias: bool| -> Result<HeadLinear> {
+        let weight = source.read(&format!("{key}.weight"), &[d_out, d_in])?;
         let bias = if bias {
             let b = source.read(&format!("{key}.bias"), &[d_out])?;
-            Some(Param::from_tensor(Tensor::from_data(
-                TensorData::new(b, [d_out]),
-                device,
-            )))
+            Some(Tensor::from_data(TensorData::new(b, [d_out]), device))
         } else {
             None
         };
-        Ok(Linear {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(weight, [d_in, d_out]),
-                device,
-            )),
+        Ok(HeadLinear::from_tensors(
+            Tensor::from_data(TensorData::new(weight, [d_out, d_in]), device),
             bias,
-        })
+        ))
     };
-    let projection = |name: &str, d_in: usize| -> Result<Vec<Linear>> {
+    let projection = |name: &str, d_in: usize| -> Result<Vec<HeadLinear>> {
         (0..layers)
             .map(|i| {
                 linear(

@@ -4,14 +4,17 @@
 pub mod file;
 #[cfg(feature = "native")]
 pub mod import;
+pub mod linear;
 pub mod sai;
 pub mod tasks;
 pub mod zero_shot;
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+
+pub use linear::HeadLinear;
 
 /// Shapes and constants of a head. Widths come from the CLIP config (new heads) or from the
 /// tensors of a head file (loaded heads).
@@ -80,7 +83,7 @@ impl HeadConfig {
             ),
             img_adapter: Adapter::new(d, device),
             text_adapter: Adapter::new(d, device),
-            pre_output: LinearConfig::new(d, d).init(device),
+            pre_output: HeadLinear::new(d, d, true, device),
             classifier,
             drop_before_pre: DropoutConfig::new(self.dropout[1]).init(),
             drop_after_pre: DropoutConfig::new(self.dropout[2]).init(),
@@ -93,14 +96,14 @@ impl HeadConfig {
 /// Linear (with bias), then dropout; extra layers add ReLU -> Linear -> dropout.
 #[derive(Module, Debug)]
 pub struct Projection {
-    pub layers: Vec<Linear>,
+    pub layers: Vec<HeadLinear>,
     dropout: Dropout,
 }
 
 impl Projection {
     fn new(d_in: usize, d_out: usize, layers: usize, p: f64, device: &Device) -> Self {
         let layers = (0..layers.max(1))
-            .map(|i| LinearConfig::new(if i == 0 { d_in } else { d_out }, d_out).init(device))
+            .map(|i| HeadLinear::new(if i == 0 { d_in } else { d_out }, d_out, true, device))
             .collect();
         Projection {
             layers,
@@ -108,7 +111,7 @@ impl Projection {
         }
     }
 
-    pub fn from_layers(layers: Vec<Linear>, p: f64) -> Self {
+    pub fn from_layers(layers: Vec<HeadLinear>, p: f64) -> Self {
         Projection {
             layers,
             dropout: DropoutConfig::new(p).init(),
@@ -129,15 +132,15 @@ impl Projection {
 /// Bottleneck `d -> d/4 -> d`, no biases, ReLU after both layers.
 #[derive(Module, Debug)]
 pub struct Adapter {
-    pub down: Linear,
-    pub up: Linear,
+    pub down: HeadLinear,
+    pub up: HeadLinear,
 }
 
 impl Adapter {
     fn new(d: usize, device: &Device) -> Self {
         Adapter {
-            down: LinearConfig::new(d, d / 4).with_bias(false).init(device),
-            up: LinearConfig::new(d / 4, d).with_bias(false).init(device),
+            down: HeadLinear::new(d, d / 4, false, device),
+            up: HeadLinear::new(d / 4, d, false, device),
         }
     }
 
@@ -152,7 +155,7 @@ pub struct MemeClipHead {
     pub text_map: Projection,
     pub img_adapter: Adapter,
     pub text_adapter: Adapter,
-    pub pre_output: Linear,
+    pub pre_output: HeadLinear,
     /// `[classes, map_dim]`, PyTorch's layout.
     pub classifier: Param<Tensor<2>>,
     drop_before_pre: Dropout,
@@ -186,12 +189,12 @@ impl MemeClipHead {
     }
 
     pub fn config(&self) -> HeadConfig {
-        let first = self.image_map.layers[0].weight.val().dims();
-        let text = self.text_map.layers[0].weight.val().dims();
+        let (image_dim, map_dim) = self.image_map.layers[0].dims();
+        let (text_dim, _) = self.text_map.layers[0].dims();
         HeadConfig {
-            image_dim: first[0],
-            text_dim: text[0],
-            map_dim: first[1],
+            image_dim,
+            text_dim,
+            map_dim,
             num_classes: self.num_classes(),
             num_mapping_layers: self.image_map.layers.len(),
             dropout: [
@@ -207,11 +210,11 @@ impl MemeClipHead {
     /// Builds a head from its parts (used by the file loader).
     pub fn from_parts(
         config: &HeadConfig,
-        image_map: Vec<Linear>,
-        text_map: Vec<Linear>,
+        image_map: Vec<HeadLinear>,
+        text_map: Vec<HeadLinear>,
         img_adapter: Adapter,
         text_adapter: Adapter,
-        pre_output: Linear,
+        pre_output: HeadLinear,
         classifier: Tensor<2>,
     ) -> Self {
         MemeClipHead {

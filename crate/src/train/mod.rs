@@ -1,11 +1,12 @@
 //! Training the MemeCLIP head on cached features (spec §2.1): AdamW, mean cross-entropy, constant
 //! learning rate, model selection per epoch.
 
+pub mod adamw;
 pub mod metrics;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -184,10 +185,10 @@ pub fn train(
     }
     let eval_device = device.clone().inner();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut optimizer = AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(options.weight_decay as f32)
-        .init();
+    let mut optimizer = adamw::optimizer(
+        adamw::AdamWSettings::new(1e-8, options.weight_decay as f32),
+        device,
+    );
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
     let mut order = task.train.clone();
     let mut history = Vec::new();
