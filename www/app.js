@@ -18,6 +18,10 @@ async function start() {
     },
   });
   $('progress').hidden = true;
+  showBackend();
+}
+
+function showBackend() {
   $('status').textContent = `Model ready on ${classifier.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}` +
     ` (${classifier.source === 'cache' ? 'from this browser\'s cache, offline' : 'downloaded once, now cached'}).`;
   document.body.dataset.ready = classifier.backend;
@@ -85,6 +89,7 @@ function addMeme(file) {
     out.textContent = 'Classifying…';
     try {
       const result = await classifier.classify(file, text.value);
+      if (document.body.dataset.ready !== classifier.backend) showBackend(); // the GPU was lost
       if (mine !== run) return;
       row.text = text.value;
       row.result = result;
@@ -133,6 +138,9 @@ drop.addEventListener('drop', (e) => {
 $('files').addEventListener('change', (e) => addFiles(e.target.files));
 document.addEventListener('paste', (e) => addFiles([...e.clipboardData.files]));
 $('csv').addEventListener('click', exportCsv);
+
+// The page itself works offline after the first visit (sw.js); the model has its own cache.
+navigator.serviceWorker?.register('sw.js').catch((e) => console.warn(`no offline copy of the page: ${e.message}`));
 
 start().catch((error) => {
   $('status').textContent = `Could not load the model: ${error.message}`;

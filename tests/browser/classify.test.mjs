@@ -130,6 +130,29 @@ test('with WebGPU (SwiftShader): the webgpu backend gives the native results wit
   }
 });
 
+test('a WebGPU device lost mid-session: auto falls back to the CPU with the same results', async () => {
+  const [b, p] = await openPage(['--enable-unsafe-webgpu']);
+  try {
+    assert.equal((await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'))).backend, 'webgpu');
+    const before = await p.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
+    // Destroy the worker's GPU device the next time wgpu records work: a real lost device.
+    await p.workers()[0].evaluate(() => {
+      const record = GPUDevice.prototype.createCommandEncoder;
+      GPUDevice.prototype.createCommandEncoder = function (...args) {
+        this.destroy();
+        return record.apply(this, args);
+      };
+    });
+    const after = await p.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
+    assert.equal(await p.evaluate(() => window.memeclip.clf.backend), 'cpu');
+    for (const task of Object.keys(before.tasks)) {
+      before.tasks[task].probs.forEach((q, i) => assert.ok(Math.abs(q - after.tasks[task].probs[i]) < 1e-3, task));
+    }
+  } finally {
+    await b.close();
+  }
+});
+
 test('after loading, classifying makes no request; a reload takes the bundle from the cache', async () => {
   const [b, p] = await openPage([]);
   try {
@@ -208,5 +231,36 @@ test('the page classifies memes dropped on it (a real drop event), with no CSP v
     assert.deepEqual(messages.filter((m) => /Content Security Policy|Refused/.test(m)), []);
   } finally {
     await b.close();
+  }
+});
+
+test('after one visit the page works offline, and classifies a pasted image', async () => {
+  // Its own origin (port), so the service worker and caches start empty.
+  const origin = await serve(site);
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  try {
+    const p = await b.newPage();
+    await p.goto(`http://127.0.0.1:${origin.address().port}/app/index.html`);
+    await p.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60000 });
+    await p.evaluate(() => Promise.race([navigator.serviceWorker.ready,
+      new Promise((_, fail) => setTimeout(() => fail(new Error('no service worker became active')), 30000))]));
+    origin.closeAllConnections();
+    await new Promise((done) => origin.close(done));
+
+    await p.reload();
+    await p.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60000 });
+    assert.equal(await p.evaluate(() => document.body.dataset.ready), 'cpu');
+    assert.match(await p.textContent('#status'), /cache/);
+    const png = [...readFileSync(join(site, 'photo.png'))];
+    await p.evaluate((bytes) => {
+      const clipboardData = new DataTransfer();
+      clipboardData.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData }));
+    }, png);
+    await p.waitForFunction(() => document.querySelector('.card')?.dataset.done === 'true', null, { timeout: 60000 });
+    assert.equal(await p.locator('.card .task').count(), 4);
+  } finally {
+    await b.close();
+    origin.close();
   }
 });

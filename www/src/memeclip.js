@@ -75,19 +75,43 @@ async function fetchBundle(url, onProgress) {
   return { bytes, source: 'network', remember };
 }
 
+/** An error after which the worker's wasm instance cannot be trusted: a trap or a lost GPU. */
+class WorkerLost extends Error {}
+
+function spawnWorker() {
+  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+}
+
 export class MemeClassifier {
   #worker;
   #pending = new Map();
   #next = 0;
+  /** The bundle, kept (as a Blob, which the browser may hold on disk) while WebGPU runs under
+   * 'auto': if the GPU device is lost, the classifier reloads it on the CPU. */
+  #fallback = null;
 
   constructor(worker) {
+    this.#attach(worker);
+  }
+
+  #attach(worker) {
     this.#worker = worker;
-    worker.onmessage = ({ data: { id, result, error } }) => {
+    worker.onmessage = ({ data: { id, result, error, lost } }) => {
       const call = this.#pending.get(id);
       this.#pending.delete(id);
-      if (error !== undefined) call.reject(new Error(error));
-      else call.resolve(result);
+      if (error === undefined) call.resolve(result);
+      else call.reject(lost ? new WorkerLost(error) : new Error(error));
     };
+    // An uncaught error inside the worker would otherwise leave every pending call waiting.
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#failAll(new WorkerLost(event.message || 'the classifier worker failed'));
+    };
+  }
+
+  #failAll(error) {
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
   }
 
   #call(op, args, transfer = []) {
@@ -111,13 +135,15 @@ export class MemeClassifier {
     } else {
       bytes = (await toBytes(source)).slice();
     }
-    const clf = new MemeClassifier(new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
+    const keep = backend === 'auto' ? new Blob([bytes]) : null;
+    const clf = new MemeClassifier(spawnWorker());
     try {
       const info = await clf.#call('load', { bytes, backend }, [bytes.buffer]);
       await remember();
       clf.backend = info.backend;
       clf.source = from;
       clf.tasks = info.tasks.map(({ name, labels }) => ({ name, labels }));
+      if (info.backend === 'webgpu') clf.#fallback = keep;
       return clf;
     } catch (error) {
       clf.dispose();
@@ -128,7 +154,25 @@ export class MemeClassifier {
   /** `{ tasks: { name: { labels, probs, predicted } }, timings_ms }` for one meme. */
   async classify(image, text = '') {
     const bytes = (await toBytes(image)).slice();
-    return this.#call('classify', { bytes, text: String(text) }, [bytes.buffer]);
+    const args = () => ({ bytes: bytes.slice(), text: String(text) });
+    try {
+      return await this.#call('classify', args());
+    } catch (error) {
+      if (!(error instanceof WorkerLost) || !this.#fallback) throw error;
+      await this.#fallBackToCpu();
+      return this.#call('classify', args());
+    }
+  }
+
+  /** A fresh worker (a fresh wasm instance) with the bundle on the CPU. */
+  async #fallBackToCpu() {
+    const bytes = new Uint8Array(await this.#fallback.arrayBuffer());
+    this.#fallback = null;
+    this.#worker.terminate();
+    this.#failAll(new Error('the GPU device was lost'));
+    this.#attach(spawnWorker());
+    await this.#call('load', { bytes, backend: 'cpu' }, [bytes.buffer]);
+    this.backend = 'cpu';
   }
 
   async classifyBatch(items) {
@@ -144,7 +188,7 @@ export class MemeClassifier {
 
   dispose() {
     this.#worker.terminate();
-    for (const { reject } of this.#pending.values()) reject(new Error('classifier disposed'));
-    this.#pending.clear();
+    this.#fallback = null;
+    this.#failAll(new Error('classifier disposed'));
   }
 }

@@ -25,10 +25,21 @@ const handlers = {
   },
 };
 
+// A trap (a Rust panic) leaves the wasm instance unusable, and a lost GPU device leaves the
+// WebGPU classifier unusable: the API then starts a fresh worker on the CPU.
+function isLost(error) {
+  if (error instanceof WebAssembly.RuntimeError) return true;
+  try {
+    return classifier?.backend === 'webgpu' && /lost|poison|destroy/i.test(error?.message ?? '');
+  } catch {
+    return true;
+  }
+}
+
 self.onmessage = async ({ data: { id, op, args } }) => {
   try {
     self.postMessage({ id, result: await handlers[op](args) });
   } catch (error) {
-    self.postMessage({ id, error: error?.message ?? String(error) });
+    self.postMessage({ id, error: error?.message ?? String(error), lost: isLost(error) });
   }
 };
