@@ -83,7 +83,7 @@ impl Optimizer for HostAdamW {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let device = tensor.device();
         let shape = tensor.shape();
-        let (time, moment_1, moment_2) = match state {
+        let (time, mut moment_1, mut moment_2) = match state {
             Some(s) => (s.time + 1, f32_data(s.moment_1), f32_data(s.moment_2)),
             None => {
                 let zeros = || TensorData::new(vec![0f32; shape.num_elements()], shape.clone());
@@ -91,7 +91,6 @@ impl Optimizer for HostAdamW {
             }
         };
         let mut param = f32_data(tensor);
-        let (mut moment_1, mut moment_2) = (moment_1, moment_2);
         update(
             &self.0,
             lr,
