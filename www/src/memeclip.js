@@ -86,9 +86,9 @@ export class MemeClassifier {
   #worker;
   #pending = new Map();
   #next = 0;
-  /** The bundle, kept (as a Blob, which the browser may hold on disk) while WebGPU runs under
-   * 'auto': if the GPU device is lost, the classifier reloads it on the CPU. */
-  #fallback = null;
+  /** While WebGPU runs under 'auto': how to get the bundle's bytes again, so that a lost GPU
+   * device can be replaced by the CPU. */
+  #reload = null;
 
   constructor(worker) {
     this.#attach(worker);
@@ -135,7 +135,17 @@ export class MemeClassifier {
     } else {
       bytes = (await toBytes(source)).slice();
     }
-    const keep = backend === 'auto' ? new Blob([bytes]) : null;
+    // A URL's bundle is in the Cache API by then; bytes are kept as a Blob (the browser may hold
+    // it on disk).
+    let reload = null;
+    if (backend === 'auto') {
+      if (from === 'bytes') {
+        const blob = new Blob([bytes]);
+        reload = async () => new Uint8Array(await blob.arrayBuffer());
+      } else {
+        reload = async () => (await fetchBundle(String(source))).bytes;
+      }
+    }
     const clf = new MemeClassifier(spawnWorker());
     try {
       const info = await clf.#call('load', { bytes, backend }, [bytes.buffer]);
@@ -143,7 +153,7 @@ export class MemeClassifier {
       clf.backend = info.backend;
       clf.source = from;
       clf.tasks = info.tasks.map(({ name, labels }) => ({ name, labels }));
-      if (info.backend === 'webgpu') clf.#fallback = keep;
+      if (info.backend === 'webgpu') clf.#reload = reload;
       return clf;
     } catch (error) {
       clf.dispose();
@@ -153,21 +163,24 @@ export class MemeClassifier {
 
   /** `{ tasks: { name: { labels, probs, predicted } }, timings_ms }` for one meme. */
   async classify(image, text = '') {
-    const bytes = (await toBytes(image)).slice();
-    const args = () => ({ bytes: bytes.slice(), text: String(text) });
+    const bytes = await toBytes(image);
+    const send = () => {
+      const copy = bytes.slice(); // transferred to the worker; the original stays for a retry
+      return this.#call('classify', { bytes: copy, text: String(text) }, [copy.buffer]);
+    };
     try {
-      return await this.#call('classify', args());
+      return await send();
     } catch (error) {
-      if (!(error instanceof WorkerLost) || !this.#fallback) throw error;
+      if (!(error instanceof WorkerLost) || !this.#reload) throw error;
       await this.#fallBackToCpu();
-      return this.#call('classify', args());
+      return send();
     }
   }
 
   /** A fresh worker (a fresh wasm instance) with the bundle on the CPU. */
   async #fallBackToCpu() {
-    const bytes = new Uint8Array(await this.#fallback.arrayBuffer());
-    this.#fallback = null;
+    const bytes = await this.#reload();
+    this.#reload = null;
     this.#worker.terminate();
     this.#failAll(new Error('the GPU device was lost'));
     this.#attach(spawnWorker());
@@ -188,7 +201,7 @@ export class MemeClassifier {
 
   dispose() {
     this.#worker.terminate();
-    this.#fallback = null;
+    this.#reload = null;
     this.#failAll(new Error('classifier disposed'));
   }
 }

@@ -10,6 +10,15 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
+/// PyTorch's `nn.Linear` default: uniform in ±1/sqrt(fan_in) (burn's Kaiming uniform with
+/// gain 1/sqrt(3)).
+pub fn pytorch_uniform() -> Initializer {
+    Initializer::KaimingUniform {
+        gain: 1.0 / 3f64.sqrt(),
+        fan_out_only: false,
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct HeadLinear {
     /// `[out, in]`.
@@ -21,10 +30,7 @@ pub struct HeadLinear {
 impl HeadLinear {
     /// PyTorch's default initialization: weight and bias uniform in ±1/sqrt(in).
     pub fn new(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Self {
-        let init = Initializer::KaimingUniform {
-            gain: 1.0 / 3f64.sqrt(),
-            fan_out_only: false,
-        };
+        let init = pytorch_uniform();
         HeadLinear {
             weight: init.init_with([d_out, d_in], Some(d_in), Some(d_out), device),
             bias: bias.then(|| init.init_with([d_out], Some(d_in), Some(d_out), device)),

@@ -10,7 +10,7 @@ pub mod tasks;
 pub mod zero_shot;
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Initializer};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -56,11 +56,7 @@ impl HeadConfig {
     pub fn init(&self, device: &Device) -> MemeClipHead {
         let d = self.map_dim;
         // `[classes, d]` drawn like a Linear weight with fan-in d.
-        let classifier = Initializer::KaimingUniform {
-            gain: 1.0 / 3f64.sqrt(),
-            fan_out_only: false,
-        }
-        .init_with(
+        let classifier = linear::pytorch_uniform().init_with(
             [self.num_classes, d],
             Some(d),
             Some(self.num_classes),
