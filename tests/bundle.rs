@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::{Reference, fixtures, tiny_clip};
 use memeclip::bundle::quant::Quant;
 use memeclip::bundle::{Bundle, BundleInputs, write_bundle};
+use memeclip::clip::Kernels;
 use memeclip::data::PreprocessMode;
 use memeclip::head::file::{self, Head, HeadFile};
 use memeclip::pipeline::{ClipFolder, ClipPipeline, rows};
@@ -59,13 +60,17 @@ fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
 
 /// The smallest cosine over image_embeds, text_pooled and text_embeds against the folder model.
 fn fidelity(quant: Quant) -> f64 {
+    fidelity_on(quant, Kernels::Float)
+}
+
+fn fidelity_on(quant: Quant, kernels: Kernels) -> f64 {
     let device = Device::flex();
     let folder = outputs(
         &ClipPipeline::from_folder(&tiny_clip(), PreprocessMode::Clip, &device).unwrap(),
         &device,
     );
     let bundle = Bundle::from_bytes(bundle_bytes(quant, vec![]), "tiny.memeclip").unwrap();
-    let ours = outputs(&bundle.pipeline(&device).unwrap(), &device);
+    let ours = outputs(&bundle.pipeline(&device, kernels).unwrap(), &device);
     if quant == Quant::F32 {
         assert_eq!(ours.image, folder.image);
         assert_eq!(ours.pooled, folder.pooled);
@@ -77,7 +82,7 @@ fn fidelity(quant: Quant) -> f64 {
         min_cosine(&ours.embeds, &folder.embeds),
     ];
     println!(
-        "{quant:?}: min cosine image_embeds {} text_pooled {} text_embeds {}",
+        "{quant:?} on {kernels:?} kernels: min cosine image_embeds {} text_pooled {} text_embeds {}",
         cos[0], cos[1], cos[2]
     );
     cos.into_iter().fold(f64::INFINITY, f64::min)
@@ -96,6 +101,24 @@ fn f16_bundle_is_within_cosine_0_9999() {
 #[test]
 fn int8_bundle_is_within_cosine_0_999() {
     assert!(fidelity(Quant::Int8) >= 0.999);
+}
+
+#[test]
+fn int8_bundle_on_int8_kernels_is_within_cosine_0_999() {
+    // The browser's CPU path: int8 weights times activations quantized to 15 bits per row.
+    assert!(fidelity_on(Quant::Int8, Kernels::Int8) >= 0.999);
+}
+
+#[test]
+fn int8_kernels_need_the_cpu_backend() {
+    let bundle = Bundle::from_bytes(bundle_bytes(Quant::Int8, vec![]), "b").unwrap();
+    let device = Device::wgpu_options().init().unwrap();
+    let error = bundle
+        .pipeline(&device, Kernels::Int8)
+        .err()
+        .expect("int8 kernels on wgpu must be refused")
+        .to_string();
+    assert!(error.contains("int8 kernels run on the CPU"), "{error}");
 }
 
 #[test]
@@ -213,17 +236,22 @@ fn classify_reads_a_bundle_through_the_cli() {
         path.to_str().unwrap(),
     ]);
     let image = fixtures().join("images/photo.png");
-    let out = memeclip(&[
-        "classify",
-        "--bundle",
-        path.to_str().unwrap(),
-        "--image",
-        image.to_str().unwrap(),
-        "--text",
-        "hi",
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let classify = |kernels: &str| -> serde_json::Value {
+        let out = memeclip(&[
+            "classify",
+            "--bundle",
+            path.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--text",
+            "hi",
+            "--kernels",
+            kernels,
+            "--json",
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let json = classify("float");
     let tasks: Vec<&str> = json["tasks"]
         .as_array()
         .unwrap()
@@ -239,4 +267,25 @@ fn classify_reads_a_bundle_through_the_cli() {
             .iter()
             .all(|t| t["kind"] == "zero-shot")
     );
+    // The browser's CPU path (int8 kernels) gives the same probabilities within 1e-3.
+    let int8 = classify("int8");
+    let probs = |j: &serde_json::Value| -> Vec<f64> {
+        j["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| {
+                t["probs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_f64().unwrap())
+            })
+            .collect()
+    };
+    let (a, b) = (probs(&json), probs(&int8));
+    assert_eq!(a.len(), b.len());
+    for (p, q) in a.iter().zip(&b) {
+        assert!((p - q).abs() < 1e-3, "float {a:?} vs int8 {b:?}");
+    }
 }

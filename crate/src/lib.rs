@@ -6,6 +6,7 @@
 //! - [`pipeline`]: a Hugging Face CLIP folder loaded as one pipeline,
 //! - [`train`]: training the head on cached features, and the metrics,
 //! - [`bundle`]: the single-file web bundle and weight quantization,
+//! - [`kernels`]: hand-written CPU kernels (int8 matrix products),
 //! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up).
 
 pub mod backend;
@@ -14,6 +15,7 @@ pub mod clip;
 pub mod data;
 pub mod error;
 pub mod head;
+pub mod kernels;
 pub mod pipeline;
 #[cfg(feature = "native")]
 pub mod train;

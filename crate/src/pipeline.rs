@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
-use crate::clip::{Clip, ClipConfig, SafetensorsWeights};
+use crate::clip::{Clip, ClipConfig, Kernels, SafetensorsWeights};
 use crate::data::{ClipTokenizer, PreprocessMode, Preprocessor};
 use crate::error::{Error, Result};
 
@@ -103,6 +103,7 @@ impl ClipPipeline {
             &folder.weights,
             folder.tokenizer.eos_id(),
             device,
+            Kernels::Float,
         )?;
         Ok(ClipPipeline {
             clip,

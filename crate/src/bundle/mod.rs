@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clip::weights::check_shape;
-use crate::clip::{Clip, ClipConfig, WeightSource};
+use crate::clip::{Clip, ClipConfig, Kernels, WeightSource};
 use crate::data::{ClipTokenizer, Preprocessor};
 use crate::error::{Error, Result};
 use crate::head::file::{Head, HeadFile, HeadInfo, NamedTensors, memeclip_from, memeclip_tensors};
@@ -127,6 +127,7 @@ pub fn write_bundle(inputs: &BundleInputs, quant: Quant) -> Result<Vec<u8>> {
         &recorder,
         tokenizer.eos_id(),
         &Device::flex(),
+        Kernels::Float,
     )?;
     let mut tensors = recorder.seen.into_inner();
     let mut tasks = Vec::new();
@@ -231,6 +232,16 @@ pub struct Bundle {
 impl Bundle {
     /// Checks everything before any tensor is built; `name` identifies the bundle in errors.
     pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Result<Self> {
+        Self::check(bytes, name, None)
+    }
+
+    /// As [`Self::from_bytes`], with the payload's SHA-256 (lowercase hex) already computed by
+    /// the caller: the browser's WebCrypto hashes 150 MB in a fraction of the seconds wasm takes.
+    pub fn from_bytes_hashed(bytes: Vec<u8>, name: &str, payload_sha256: &str) -> Result<Self> {
+        Self::check(bytes, name, Some(payload_sha256))
+    }
+
+    fn check(bytes: Vec<u8>, name: &str, payload_sha256: Option<&str>) -> Result<Self> {
         let fail = |message: String| Error::config(name, message);
         if bytes.len() < PREAMBLE || &bytes[..8] != MAGIC {
             return Err(fail("not a memeclip bundle (wrong magic bytes)".into()));
@@ -261,7 +272,10 @@ impl Bundle {
                 header.payload_len
             )));
         }
-        let digest = hex(&Sha256::digest(payload));
+        let digest = match payload_sha256 {
+            Some(given) => given.to_ascii_lowercase(),
+            None => hex(&Sha256::digest(payload)),
+        };
         if digest != header.payload_sha256 {
             return Err(fail(format!(
                 "SHA-256 mismatch: the payload hashes to {digest}, the header says {} (corrupted download?)",
@@ -305,15 +319,24 @@ impl Bundle {
         )
     }
 
-    /// The CLIP, tokenizer and preprocessing the bundle holds, on `device`.
-    pub fn pipeline(&self, device: &Device) -> Result<ClipPipeline> {
+    /// The CLIP, tokenizer and preprocessing the bundle holds, on `device` and `kernels`.
+    pub fn pipeline(&self, device: &Device, kernels: Kernels) -> Result<ClipPipeline> {
         let tokenizer = self.tokenizer()?;
-        let clip = Clip::load(&self.header.clip, self, tokenizer.eos_id(), device)?;
+        let clip = Clip::load(&self.header.clip, self, tokenizer.eos_id(), device, kernels)?;
         Ok(ClipPipeline {
             clip,
             tokenizer,
             preprocessor: self.header.preprocess.clone(),
         })
+    }
+
+    /// The fastest kernels on the CPU backend: int8 for a bundle whose weights are int8 or
+    /// coarser already, f32 for f16 and f32 bundles (their precision is the point of them).
+    pub fn cpu_kernels(&self) -> Kernels {
+        match self.header.quant {
+            Quant::Int8 | Quant::Int4 => Kernels::Int8,
+            Quant::F16 | Quant::F32 => Kernels::Float,
+        }
     }
 
     /// Every task head, in the bundle's order.
@@ -419,21 +442,35 @@ impl WeightSource for Bundle {
     }
 
     fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (entry, bytes) = self.entry(key, shape)?;
+        let (rows, cols) = rows_cols(shape);
+        decode(bytes, rows, cols, entry.encoding)
+            .ok_or_else(|| Error::tensor(&self.name, key, "encoded size does not match its shape"))
+    }
+
+    fn read_int8(&self, key: &str, shape: &[usize]) -> Result<Option<(Vec<i8>, Vec<f32>)>> {
+        let (entry, bytes) = self.entry(key, shape)?;
+        if entry.encoding != Quant::Int8 {
+            return Ok(None);
+        }
+        let (rows, cols) = rows_cols(shape);
+        quant::int8_parts(bytes, rows, cols)
+            .map(Some)
+            .ok_or_else(|| Error::tensor(&self.name, key, "encoded size does not match its shape"))
+    }
+}
+
+impl Bundle {
+    /// A tensor's header entry and encoded bytes; an error unless its shape is `shape`.
+    fn entry(&self, key: &str, shape: &[usize]) -> Result<(&TensorEntry, &[u8])> {
         let entry = self
             .index
             .get(key)
             .map(|&i| &self.header.tensors[i])
             .ok_or_else(|| Error::tensor(&self.name, key, "missing"))?;
         check_shape(&self.name, key, &entry.shape, shape)?;
-        let (rows, cols) = rows_cols(shape);
         let start = self.payload_start + entry.offset;
-        decode(
-            &self.bytes[start..start + entry.len],
-            rows,
-            cols,
-            entry.encoding,
-        )
-        .ok_or_else(|| Error::tensor(&self.name, key, "encoded size does not match its shape"))
+        Ok((entry, &self.bytes[start..start + entry.len]))
     }
 }
 

@@ -10,6 +10,7 @@ use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::clip::weights::decode_floats;
+use crate::kernels::int8::quantize_weight_rows;
 
 pub const INT4_BLOCK: usize = 32;
 
@@ -33,19 +34,10 @@ pub fn encode(values: &[f32], rows: usize, cols: usize, quant: Quant) -> Vec<u8>
             .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
             .collect(),
         Quant::Int8 => {
-            let mut scales = Vec::with_capacity(rows * 4);
-            let mut codes = Vec::with_capacity(rows * cols);
-            for row in values.chunks(cols.max(1)) {
-                let scale = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
-                scales.extend(scale.to_le_bytes());
-                let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-                codes.extend(
-                    row.iter()
-                        .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8 as u8),
-                );
-            }
-            scales.extend(codes);
-            scales
+            let (codes, scales) = quantize_weight_rows(values, cols);
+            let mut bytes: Vec<u8> = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+            bytes.extend(codes.iter().map(|&c| c as u8));
+            bytes
         }
         Quant::Int4 => {
             let blocks_per_row = cols.div_ceil(INT4_BLOCK);
@@ -114,11 +106,10 @@ pub fn decode(bytes: &[u8], rows: usize, cols: usize, quant: Quant) -> Option<Ve
         Quant::F32 => decode_floats(bytes, Dtype::F32)?,
         Quant::F16 => decode_floats(bytes, Dtype::F16)?,
         Quant::Int8 => {
-            let (scales, codes) = bytes.split_at(rows * 4);
+            let (codes, scales) = int8_parts(bytes, rows, cols)?;
             let mut out = Vec::with_capacity(rows * cols);
-            for (s, row) in scales.chunks_exact(4).zip(codes.chunks(cols.max(1))) {
-                let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-                out.extend(row.iter().map(|&c| c as i8 as f32 * scale));
+            for (scale, row) in scales.iter().zip(codes.chunks(cols.max(1))) {
+                out.extend(row.iter().map(|&c| c as f32 * scale));
             }
             out
         }
@@ -141,6 +132,20 @@ pub fn decode(bytes: &[u8], rows: usize, cols: usize, quant: Quant) -> Option<Ve
         }
     };
     Some(values)
+}
+
+/// An int8 matrix's codes (`[rows, cols]`) and row scales; `None` when `bytes` has the wrong
+/// length.
+pub fn int8_parts(bytes: &[u8], rows: usize, cols: usize) -> Option<(Vec<i8>, Vec<f32>)> {
+    if bytes.len() != encoded_len(rows, cols, Quant::Int8) {
+        return None;
+    }
+    let (scales, codes) = bytes.split_at(rows * 4);
+    let scales = scales
+        .chunks_exact(4)
+        .map(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        .collect();
+    Some((codes.iter().map(|&c| c as i8).collect(), scales))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::backend::Backend;
 use crate::clip::random::RandomWeights;
-use crate::clip::{Clip, ClipConfig};
+use crate::clip::{Clip, ClipConfig, Kernels};
 use crate::error::{Error, Result};
 
 #[derive(clap::Args)]
@@ -23,6 +23,9 @@ pub struct Args {
     shape: String,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
+    /// How the transformer layers compute; int8 (the browser's CPU path) needs --backend flex
+    #[arg(long, value_enum, default_value = "float")]
+    kernels: Kernels,
     /// Batch sizes to measure
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     batch: Vec<usize>,
@@ -52,14 +55,22 @@ pub fn run(args: Args) -> Result<()> {
     }
     let clip = match &args.clip {
         Some(dir) => {
-            crate::pipeline::ClipPipeline::from_folder(dir, Default::default(), &device)?.clip
+            let folder = crate::pipeline::ClipFolder::open(dir, Default::default())?;
+            let eos = folder.tokenizer.eos_id();
+            Clip::load(&folder.config, &folder.weights, eos, &device, args.kernels)?
         }
         None => {
             let config = match args.shape.as_str() {
                 "vit-l-14" => ClipConfig::vit_l14(),
                 _ => ClipConfig::vit_b32(),
             };
-            Clip::load(&config, &RandomWeights { seed: 0 }, 49407, &device)?
+            Clip::load(
+                &config,
+                &RandomWeights { seed: 0 },
+                49407,
+                &device,
+                args.kernels,
+            )?
         }
     };
     if args.iters == 0 || args.batch.contains(&0) {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::backend::Backend;
 use crate::bundle::Bundle;
+use crate::clip::Kernels;
 use crate::data::{DecodeLimits, PreprocessMode, decode_rgb};
 use crate::error::{Error, Result};
 use crate::head::file::{self, Head, HeadFile, HeadInfo};
@@ -41,6 +42,10 @@ pub struct Args {
     preprocess: PreprocessMode,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
+    /// How the bundle's transformer layers compute; int8 (the browser's CPU path) needs
+    /// --backend flex
+    #[arg(long, value_enum, default_value = "float", requires = "bundle")]
+    kernels: Kernels,
     #[arg(long)]
     json: bool,
 }
@@ -61,7 +66,10 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(path)) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let bundle = Bundle::from_bytes(bytes, &path.display().to_string())?;
-            (bundle.pipeline(&device)?, bundle.heads(&device)?)
+            (
+                bundle.pipeline(&device, args.kernels)?,
+                bundle.heads(&device)?,
+            )
         }
         (None, None) => unreachable!("clap requires --clip or --bundle"),
     };

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::bundle::quant::Quant;
 use crate::bundle::{Bundle, BundleInputs, write_bundle};
 use crate::clip::random::RandomWeights;
-use crate::clip::{Clip, ClipConfig, WeightSource};
+use crate::clip::{Clip, ClipConfig, Kernels, WeightSource};
 use crate::data::{ClipTokenizer, PreprocessMode, Preprocessor};
 use crate::error::{Error, Result};
 use crate::head::file::{self, Head, HeadFile, HeadInfo};
@@ -100,7 +100,13 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     if !zero_shot.is_empty() {
-        let clip = Clip::load(&config, weights.as_ref(), tokenizer.eos_id(), &device)?;
+        let clip = Clip::load(
+            &config,
+            weights.as_ref(),
+            tokenizer.eos_id(),
+            &device,
+            Kernels::Float,
+        )?;
         for (task, labels) in zero_shot {
             let head = ZeroShotHead::from_class_names(&clip, &tokenizer, &labels, false)?;
             let info = HeadInfo {

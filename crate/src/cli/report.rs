@@ -7,6 +7,7 @@ use image::RgbImage;
 use serde_json::json;
 
 use crate::bundle::Bundle;
+use crate::clip::Kernels;
 use crate::data::{DecodeLimits, decode_rgb};
 use crate::error::{Error, Result};
 use crate::head::file::Head;
@@ -26,6 +27,9 @@ pub struct Args {
     /// Text file, one text per line (default: built-in texts)
     #[arg(long)]
     texts: Option<PathBuf>,
+    /// How the bundle's transformer layers compute: int8 is what the browser's CPU path runs
+    #[arg(long, value_enum, default_value = "float")]
+    kernels: Kernels,
 }
 
 /// Cosine similarity of each pair of rows: (min, mean).
@@ -81,7 +85,7 @@ pub fn run(args: Args) -> Result<()> {
     let device = Device::flex();
     let bytes = std::fs::read(&args.bundle).map_err(|e| Error::io(&args.bundle, e))?;
     let bundle = Bundle::from_bytes(bytes, &args.bundle.display().to_string())?;
-    let quantized = bundle.pipeline(&device)?;
+    let quantized = bundle.pipeline(&device, args.kernels)?;
     let reference = ClipPipeline::from_folder(&args.clip, quantized.preprocessor.mode, &device)?;
     let images = match &args.images {
         Some(dir) => {

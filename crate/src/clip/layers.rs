@@ -1,14 +1,16 @@
 //! The pieces both CLIP towers share: linear layers, LayerNorm and pre-LN transformer blocks.
 //! CLIP is frozen here, so layers hold plain tensors loaded once, not trainable parameters.
 
-use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::module::{attention, layer_norm, linear};
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::{Activation, TowerConfig};
-use super::weights::WeightLoader;
-use crate::error::Result;
+use super::weights::{Kernels, WeightLoader};
+use crate::error::{Error, Result};
+use crate::kernels::activation::quick_gelu;
+use crate::kernels::int8::{Int8Matrix, quantize_weight_rows};
 
 pub struct Linear {
     /// `[in, out]`, burn's layout.
@@ -36,24 +38,6 @@ impl Linear {
         })
     }
 
-    /// q, k and v projections side by side as one `[d, 3d]` layer: one matmul instead of three.
-    fn load_qkv(w: &WeightLoader, prefix: &str, d: usize) -> Result<Self> {
-        let mut weight = vec![0.0; d * 3 * d];
-        let mut bias = Vec::with_capacity(3 * d);
-        for (i, name) in ["q_proj", "k_proj", "v_proj"].iter().enumerate() {
-            let part = w.linear_weight(&format!("{prefix}.{name}.weight"), d, d)?;
-            for row in 0..d {
-                weight[row * 3 * d + i * d..row * 3 * d + (i + 1) * d]
-                    .copy_from_slice(&part[row * d..(row + 1) * d]);
-            }
-            bias.extend(w.source.read(&format!("{prefix}.{name}.bias"), &[d])?);
-        }
-        Ok(Linear {
-            weight: w.from_values(weight, [d, 3 * d]),
-            bias: Some(w.from_values(bias, [3 * d])),
-        })
-    }
-
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         linear(x, self.weight.clone(), self.bias.clone())
     }
@@ -61,6 +45,115 @@ impl Linear {
     /// The weight as `[in, out]`; SAI needs the transposed visual projection.
     pub fn weight(&self) -> &Tensor<2> {
         &self.weight
+    }
+}
+
+/// A transformer block's linear layer (all have a bias), computed as the loader's [`Kernels`] say.
+enum BlockLinear {
+    /// Boxed: a burn tensor is over half a kilobyte.
+    Float(Box<Linear>),
+    Int8 {
+        weight: Int8Matrix,
+        bias: Vec<f32>,
+        device: Device,
+    },
+}
+
+impl BlockLinear {
+    fn load(w: &WeightLoader, prefix: &str, d_in: usize, d_out: usize) -> Result<Self> {
+        Self::load_stacked(w, &[prefix.to_string()], d_in, d_out)
+    }
+
+    /// Layers with the same input stacked output after output: q, k and v become one `[d, 3d]`
+    /// layer, one matrix product instead of three.
+    fn load_stacked(
+        w: &WeightLoader,
+        prefixes: &[String],
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Self> {
+        let mut bias = Vec::with_capacity(prefixes.len() * d_out);
+        for prefix in prefixes {
+            bias.extend(w.source.read(&format!("{prefix}.bias"), &[d_out])?);
+        }
+        let n = prefixes.len() * d_out;
+        match w.kernels {
+            Kernels::Float => {
+                // burn's [in, out] layout: the layers side by side within each input row.
+                let mut weight = vec![0.0; d_in * n];
+                for (i, prefix) in prefixes.iter().enumerate() {
+                    let part = w.linear_weight(&format!("{prefix}.weight"), d_in, d_out)?;
+                    for (row, values) in part.chunks(d_out).enumerate() {
+                        weight[row * n + i * d_out..][..d_out].copy_from_slice(values);
+                    }
+                }
+                Ok(BlockLinear::Float(Box::new(Linear {
+                    weight: w.from_values(weight, [d_in, n]),
+                    bias: Some(w.from_values(bias, [n])),
+                })))
+            }
+            Kernels::Int8 => {
+                // PyTorch's [out, in] layout: the layers' rows one after another.
+                let (mut codes, mut scales) = (Vec::with_capacity(n * d_in), Vec::with_capacity(n));
+                for prefix in prefixes {
+                    let key = format!("{prefix}.weight");
+                    let shape = [d_out, d_in];
+                    let (c, s) = match w.source.read_int8(&key, &shape)? {
+                        Some(parts) => parts,
+                        None => quantize_weight_rows(&w.source.read(&key, &shape)?, d_in),
+                    };
+                    codes.extend(c);
+                    scales.extend(s);
+                }
+                let weight = Int8Matrix::from_codes(&codes, &scales, n, d_in).ok_or_else(|| {
+                    Error::tensor(
+                        w.source.source_name(),
+                        &prefixes[0],
+                        "int8 weights do not match their shape",
+                    )
+                })?;
+                Ok(BlockLinear::Int8 {
+                    weight,
+                    bias,
+                    device: w.device.clone(),
+                })
+            }
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_then(x, None)
+    }
+
+    /// The layer, then `activation` if one is given.
+    fn forward_then(&self, x: Tensor<3>, activation: Option<Activation>) -> Tensor<3> {
+        let (weight, bias, device) = match self {
+            BlockLinear::Float(linear) => {
+                let y = linear.forward(x);
+                return activation.map_or(y.clone(), |a| activate(y, a));
+            }
+            BlockLinear::Int8 {
+                weight,
+                bias,
+                device,
+            } => (weight, bias, device),
+        };
+        let [batch, len, _] = x.dims();
+        // The loader allows int8 kernels on the CPU device only, where reading a tensor is a
+        // copy that cannot fail.
+        let x = x
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("activations are f32");
+        let mut y = weight.forward(&x, batch * len, Some(bias));
+        if activation == Some(Activation::QuickGelu) {
+            quick_gelu(&mut y);
+        }
+        let y = Tensor::from_data(TensorData::new(y, [batch, len, weight.n()]), device);
+        match activation {
+            Some(Activation::Gelu) => gelu(y),
+            _ => y,
+        }
     }
 }
 
@@ -94,11 +187,11 @@ fn activate<const D: usize>(x: Tensor<D>, activation: Activation) -> Tensor<D> {
 /// One pre-LN block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
 struct Block {
     ln1: LayerNorm,
-    qkv: Linear,
-    out: Linear,
+    qkv: BlockLinear,
+    out: BlockLinear,
     ln2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: BlockLinear,
+    fc2: BlockLinear,
 }
 
 impl Block {
@@ -106,11 +199,16 @@ impl Block {
         let (d, m, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
         Ok(Block {
             ln1: LayerNorm::load(w, &format!("{prefix}.layer_norm1"), d, eps)?,
-            qkv: Linear::load_qkv(w, &format!("{prefix}.self_attn"), d)?,
-            out: Linear::load(w, &format!("{prefix}.self_attn.out_proj"), d, d, true)?,
+            qkv: BlockLinear::load_stacked(
+                w,
+                &["q_proj", "k_proj", "v_proj"].map(|p| format!("{prefix}.self_attn.{p}")),
+                d,
+                d,
+            )?,
+            out: BlockLinear::load(w, &format!("{prefix}.self_attn.out_proj"), d, d)?,
             ln2: LayerNorm::load(w, &format!("{prefix}.layer_norm2"), d, eps)?,
-            fc1: Linear::load(w, &format!("{prefix}.mlp.fc1"), d, m, true)?,
-            fc2: Linear::load(w, &format!("{prefix}.mlp.fc2"), m, d, true)?,
+            fc1: BlockLinear::load(w, &format!("{prefix}.mlp.fc1"), d, m)?,
+            fc2: BlockLinear::load(w, &format!("{prefix}.mlp.fc2"), m, d)?,
         })
     }
 
@@ -133,7 +231,9 @@ impl Block {
             .swap_dims(1, 2)
             .reshape([batch, len, d]);
         let x = x + self.out.forward(attended);
-        let hidden = activate(self.fc1.forward(self.ln2.forward(x.clone())), act);
+        let hidden = self
+            .fc1
+            .forward_then(self.ln2.forward(x.clone()), Some(act));
         x + self.fc2.forward(hidden)
     }
 }

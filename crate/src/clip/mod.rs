@@ -12,9 +12,9 @@ use burn::tensor::{Device, Tensor};
 pub use config::{Activation, ClipConfig};
 pub use layers::Linear;
 pub use text::TextOutputs;
-pub use weights::{SafetensorsWeights, WeightLoader, WeightSource};
+pub use weights::{Kernels, SafetensorsWeights, WeightLoader, WeightSource};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub struct Clip {
     pub config: ClipConfig,
@@ -26,14 +26,25 @@ pub struct Clip {
 }
 
 impl Clip {
-    /// Loads both towers from `source` (transformers' key names) onto `device`.
+    /// Loads both towers from `source` (transformers' key names) onto `device`, with the
+    /// transformer blocks' linear layers on `kernels`.
     pub fn load(
         config: &ClipConfig,
         source: &dyn WeightSource,
         eos_token_id: u32,
         device: &Device,
+        kernels: Kernels,
     ) -> Result<Self> {
-        let w = WeightLoader { source, device };
+        if kernels == Kernels::Int8 && *device != Device::flex() {
+            return Err(Error::Backend(
+                "int8 kernels run on the CPU backend (flex) only".into(),
+            ));
+        }
+        let w = WeightLoader {
+            source,
+            device,
+            kernels,
+        };
         Ok(Clip {
             config: config.clone(),
             vision: vision::VisionTower::load(&w, &config.vision, config.projection_dim)?,
