@@ -2,22 +2,22 @@
 # Load time and per-meme latency in headless Chromium on each backend (CPU, and WebGPU on whatever
 # adapter Chromium finds; SwiftShader without a GPU), for a bundle of random weights in real
 # shapes, plus the transfer size of the wasm module and its JS, raw and gzipped.
-#   pkg-scripts/bench-web.sh [--shape vit-b-32|vit-l-14] [--quant int8|int4|f16|f32] [--runs N] [--small]
+#   pkg-scripts/bench-web.sh [--shape vit-b-32|vit-l-14] [--quant int8|int4|f16|f32] [--runs N] [--dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
-shape=vit-b-32 quant=int8 runs=3 small=()
+shape=vit-b-32 quant=int8 runs=3 dev=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --shape) shape=$2; shift 2 ;;
     --quant) quant=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    --small) small=(--small); shift ;;
+    --dev) dev=(--dev); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 cargo build --release --bin memeclip
-bash pkg-scripts/build-web.sh "${small[@]}"
+bash pkg-scripts/build-web.sh "${dev[@]}"
 (cd tests/browser && [[ -d node_modules ]] || npm ci --no-audit --no-fund)
 site=$(mktemp -d)
 trap 'rm -rf "$site"' EXIT

@@ -28,13 +28,19 @@ enum Kernel {
     Portable,
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
 }
 
 impl Kernel {
     fn best() -> Self {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         return Kernel::Simd128;
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Kernel::Avx2;
+        }
+        #[allow(unreachable_code)]
         Kernel::Portable
     }
 }
@@ -220,9 +226,9 @@ fn quantize_rows(
 /// The largest |v|; NaN if any value is NaN.
 fn max_abs(kernel: Kernel, row: &[f32]) -> f32 {
     match kernel {
-        Kernel::Portable => max_abs_portable(row),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::max_abs(row),
+        _ => max_abs_portable(row),
     }
 }
 
@@ -236,9 +242,9 @@ fn max_abs_portable(row: &[f32]) -> f32 {
 /// `dst[i] = round(row[i] * inv)`, ties to even (wasm's `f32x4.nearest`).
 fn scale_and_round(kernel: Kernel, row: &[f32], inv: f32, dst: &mut [i16]) {
     match kernel {
-        Kernel::Portable => scale_and_round_portable(row, inv, dst),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::scale_and_round(row, inv, dst),
+        _ => scale_and_round_portable(row, inv, dst),
     }
 }
 
@@ -269,6 +275,9 @@ fn add_products(kernel: Kernel, tile: &Tile, out: &mut [f32], stride: usize) {
         Kernel::Portable => add_products_portable(tile, out, stride),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::add_products(tile, out, stride),
+        // SAFETY: `Kernel::best` picks Avx2 only where the CPU has it.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { avx2::add_products(tile, out, stride) },
     }
 }
 
@@ -389,6 +398,63 @@ mod simd128 {
     }
 }
 
+/// Native x86-64: `vpmaddwd` on 256 bits covers a whole panel (8 columns) per pair of inputs.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{PANEL, Tile};
+
+    /// # Safety
+    /// The CPU must have AVX2; the tile's bounds are checked by `super::add_products`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
+        let (x, w, out) = (tile.x.as_ptr(), tile.weights.as_ptr(), out.as_mut_ptr());
+        let (pairs, x_stride) = (tile.pairs, tile.x_stride);
+        unsafe {
+            match tile.rows {
+                4 => rows::<4>(x, x_stride, w, pairs, out, stride),
+                3 => rows::<3>(x, x_stride, w, pairs, out, stride),
+                2 => rows::<2>(x, x_stride, w, pairs, out, stride),
+                _ => rows::<1>(x, x_stride, w, pairs, out, stride),
+            }
+        }
+    }
+
+    /// # Safety
+    /// As `simd128::rows`, and the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn rows<const R: usize>(
+        x: *const i16,
+        x_stride: usize,
+        w: *const i16,
+        pairs: usize,
+        out: *mut f32,
+        stride: usize,
+    ) {
+        let mut acc = [_mm256_setzero_si256(); R];
+        for p in 0..pairs {
+            unsafe {
+                let wv = _mm256_loadu_si256(w.add(p * 2 * PANEL) as *const __m256i);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let pair = (x.add(r * x_stride + 2 * p) as *const i32).read_unaligned();
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_set1_epi32(pair), wv));
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            unsafe {
+                let o = out.add(r * stride);
+                _mm256_storeu_ps(
+                    o,
+                    _mm256_add_ps(_mm256_loadu_ps(o), _mm256_cvtepi32_ps(*acc)),
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +508,23 @@ mod tests {
                     "{m}x{n}x{k} [{i}]: {got} vs {want} (bound {bound})"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_native_simd_kernel_matches_the_portable_one_bit_for_bit() {
+        for (m, n, k) in [(7, 21, 1101), (50, 64, 768), (1, 1, 1)] {
+            let w = Int8Matrix::quantize(&values(n * k, 6), n, k).unwrap();
+            let x = values(m * k, 7);
+            let bias = values(n, 8);
+            let (a, b) = (
+                w.forward(&x, m, Some(&bias)),
+                w.forward_portable(&x, m, Some(&bias)),
+            );
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{m}x{n}x{k}"
+            );
         }
     }
 
