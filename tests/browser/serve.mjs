@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join, extname } from 'node:path';
 
 const types = {
-  '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
+  '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
   '.json': 'application/json',
 };
 

@@ -48,18 +48,56 @@ impl Linear {
     }
 }
 
-/// A transformer block's linear layer (all have a bias), computed as the loader's [`Kernels`] say.
-enum BlockLinear {
+/// A linear layer computed as the loader's [`Kernels`] say: the transformer blocks' layers, and
+/// on int8 kernels the patch embedding.
+pub(super) enum KernelLinear {
     /// Boxed: a burn tensor is over half a kilobyte.
     Float(Box<Linear>),
     Int8 {
         weight: Int8Matrix,
-        bias: Vec<f32>,
+        bias: Option<Vec<f32>>,
         device: Device,
     },
 }
 
-impl BlockLinear {
+/// The matrix `key`, stored as `shape` and read as `[rows, cols]`, as int8 codes and row scales:
+/// the source's own codes where it stores int8, else quantized here.
+pub(super) fn int8_codes(
+    w: &WeightLoader,
+    key: &str,
+    shape: &[usize],
+    cols: usize,
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    Ok(match w.source.read_int8(key, shape)? {
+        Some(parts) => parts,
+        None => quantize_weight_rows(&w.source.read(key, shape)?, cols),
+    })
+}
+
+impl KernelLinear {
+    /// Int8 weights `[n, k]` from codes and row scales.
+    pub(super) fn int8(
+        w: &WeightLoader,
+        key: &str,
+        (codes, scales): (Vec<i8>, Vec<f32>),
+        n: usize,
+        k: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        let weight = Int8Matrix::from_codes(&codes, &scales, n, k).ok_or_else(|| {
+            Error::tensor(
+                w.source.source_name(),
+                key,
+                "int8 weights do not match their shape",
+            )
+        })?;
+        Ok(KernelLinear::Int8 {
+            weight,
+            bias,
+            device: w.device.clone(),
+        })
+    }
+
     fn load(w: &WeightLoader, prefix: &str, d_in: usize, d_out: usize) -> Result<Self> {
         Self::load_stacked(w, &[prefix.to_string()], d_in, d_out)
     }
@@ -87,7 +125,7 @@ impl BlockLinear {
                         weight[row * n + i * d_out..][..d_out].copy_from_slice(values);
                     }
                 }
-                Ok(BlockLinear::Float(Box::new(Linear {
+                Ok(KernelLinear::Float(Box::new(Linear {
                     weight: w.from_values(weight, [d_in, n]),
                     bias: Some(w.from_values(bias, [n])),
                 })))
@@ -96,43 +134,28 @@ impl BlockLinear {
                 // PyTorch's [out, in] layout: the layers' rows one after another.
                 let (mut codes, mut scales) = (Vec::with_capacity(n * d_in), Vec::with_capacity(n));
                 for prefix in prefixes {
-                    let key = format!("{prefix}.weight");
-                    let shape = [d_out, d_in];
-                    let (c, s) = match w.source.read_int8(&key, &shape)? {
-                        Some(parts) => parts,
-                        None => quantize_weight_rows(&w.source.read(&key, &shape)?, d_in),
-                    };
+                    let (c, s) = int8_codes(w, &format!("{prefix}.weight"), &[d_out, d_in], d_in)?;
                     codes.extend(c);
                     scales.extend(s);
                 }
-                let weight = Int8Matrix::from_codes(&codes, &scales, n, d_in).ok_or_else(|| {
-                    Error::tensor(
-                        w.source.source_name(),
-                        &prefixes[0],
-                        "int8 weights do not match their shape",
-                    )
-                })?;
-                Ok(BlockLinear::Int8 {
-                    weight,
-                    bias,
-                    device: w.device.clone(),
-                })
+                let key = format!("{}.weight", prefixes[0]);
+                Self::int8(w, &key, (codes, scales), n, d_in, Some(bias))
             }
         }
     }
 
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    pub(super) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.forward_then(x, None)
     }
 
     /// The layer, then `activation` if one is given.
     fn forward_then(&self, x: Tensor<3>, activation: Option<Activation>) -> Tensor<3> {
         let (weight, bias, device) = match self {
-            BlockLinear::Float(linear) => {
+            KernelLinear::Float(linear) => {
                 let y = linear.forward(x);
                 return activation.map_or(y.clone(), |a| activate(y, a));
             }
-            BlockLinear::Int8 {
+            KernelLinear::Int8 {
                 weight,
                 bias,
                 device,
@@ -145,7 +168,7 @@ impl BlockLinear {
             .into_data()
             .try_into_vec::<f32>()
             .expect("activations are f32");
-        let mut y = weight.forward(&x, batch * len, Some(bias));
+        let mut y = weight.forward(&x, batch * len, bias.as_deref());
         if activation == Some(Activation::QuickGelu) {
             quick_gelu(&mut y);
         }
@@ -187,11 +210,11 @@ fn activate<const D: usize>(x: Tensor<D>, activation: Activation) -> Tensor<D> {
 /// One pre-LN block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
 struct Block {
     ln1: LayerNorm,
-    qkv: BlockLinear,
-    out: BlockLinear,
+    qkv: KernelLinear,
+    out: KernelLinear,
     ln2: LayerNorm,
-    fc1: BlockLinear,
-    fc2: BlockLinear,
+    fc1: KernelLinear,
+    fc2: KernelLinear,
 }
 
 impl Block {
@@ -199,16 +222,16 @@ impl Block {
         let (d, m, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
         Ok(Block {
             ln1: LayerNorm::load(w, &format!("{prefix}.layer_norm1"), d, eps)?,
-            qkv: BlockLinear::load_stacked(
+            qkv: KernelLinear::load_stacked(
                 w,
                 &["q_proj", "k_proj", "v_proj"].map(|p| format!("{prefix}.self_attn.{p}")),
                 d,
                 d,
             )?,
-            out: BlockLinear::load(w, &format!("{prefix}.self_attn.out_proj"), d, d)?,
+            out: KernelLinear::load(w, &format!("{prefix}.self_attn.out_proj"), d, d)?,
             ln2: LayerNorm::load(w, &format!("{prefix}.layer_norm2"), d, eps)?,
-            fc1: BlockLinear::load(w, &format!("{prefix}.mlp.fc1"), d, m)?,
-            fc2: BlockLinear::load(w, &format!("{prefix}.mlp.fc2"), m, d)?,
+            fc1: KernelLinear::load(w, &format!("{prefix}.mlp.fc1"), d, m)?,
+            fc2: KernelLinear::load(w, &format!("{prefix}.mlp.fc2"), m, d)?,
         })
     }
 

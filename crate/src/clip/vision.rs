@@ -5,13 +5,21 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
 use super::config::VisionConfig;
-use super::layers::{Encoder, LayerNorm, Linear};
-use super::weights::WeightLoader;
+use super::layers::{Encoder, KernelLinear, LayerNorm, Linear, int8_codes};
+use super::weights::{Kernels, WeightLoader};
 use crate::error::{Error, Result};
+
+/// The patch embedding: a stride-p convolution, or on int8 kernels the same product as a linear
+/// layer over flattened patches (the weight `[d, 3, p, p]` read as `[d, 3·p·p]`).
+enum PatchEmbedding {
+    /// Boxed: a burn tensor is over half a kilobyte.
+    Conv(Box<Tensor<4>>),
+    Linear(KernelLinear),
+}
 
 pub struct VisionTower {
     config: VisionConfig,
-    patch_weight: Tensor<4>,
+    patches: PatchEmbedding,
     class_embedding: Tensor<1>,
     positions: Tensor<2>,
     pre_norm: LayerNorm,
@@ -25,9 +33,17 @@ impl VisionTower {
         let c = &config.tower;
         let (d, p, eps) = (c.hidden_size, config.patch_size, c.layer_norm_eps);
         let e = "vision_model.embeddings";
+        let key = format!("{e}.patch_embedding.weight");
+        let patches = match w.kernels {
+            Kernels::Float => PatchEmbedding::Conv(Box::new(w.tensor(&key, [d, 3, p, p])?)),
+            Kernels::Int8 => {
+                let codes = int8_codes(w, &key, &[d, 3, p, p], 3 * p * p)?;
+                PatchEmbedding::Linear(KernelLinear::int8(w, &key, codes, d, 3 * p * p, None)?)
+            }
+        };
         Ok(VisionTower {
             config: config.clone(),
-            patch_weight: w.tensor(&format!("{e}.patch_embedding.weight"), [d, 3, p, p])?,
+            patches,
             class_embedding: w.tensor(&format!("{e}.class_embedding"), [d])?,
             positions: w.tensor(
                 &format!("{e}.position_embedding.weight"),
@@ -52,10 +68,24 @@ impl VisionTower {
         }
         let d = self.config.tower.hidden_size;
         let p = self.config.patch_size;
-        let options = ConvOptions::new([p, p], [0, 0], [1, 1], 1);
-        let patches = conv2d(pixels, self.patch_weight.clone(), None, options)
-            .reshape([batch, d, self.config.num_patches()])
-            .swap_dims(1, 2);
+        let patches = match &self.patches {
+            PatchEmbedding::Conv(weight) => {
+                let options = ConvOptions::new([p, p], [0, 0], [1, 1], 1);
+                conv2d(pixels, (**weight).clone(), None, options)
+                    .reshape([batch, d, self.config.num_patches()])
+                    .swap_dims(1, 2)
+            }
+            PatchEmbedding::Linear(linear) => {
+                // [B, 3, g·p, g·p] to [B, g·g, 3·p·p], each patch's values in (channel, row,
+                // column) order, the weight's own order.
+                let g = s / p;
+                let flat = pixels
+                    .reshape([batch, 3, g, p, g, p])
+                    .permute([0, 2, 4, 1, 3, 5])
+                    .reshape([batch, g * g, 3 * p * p]);
+                linear.forward(flat)
+            }
+        };
         let class = self
             .class_embedding
             .clone()
