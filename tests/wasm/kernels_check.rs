@@ -7,7 +7,7 @@
 #[path = "../../crate/src/kernels/activation.rs"]
 mod activation;
 #[allow(dead_code)]
-#[path = "../../crate/src/kernels/int8.rs"]
+#[path = "../../crate/src/kernels/int8/mod.rs"]
 mod int8;
 
 /// Deterministic values in [-scale, scale), with a NaN at `nan_at` (if below `len`).

@@ -2,7 +2,7 @@
 //! float tensor's sigmoid calls is scalar and took a sixth of the CPU path's time in wasm; this
 //! one does four values an instruction.
 //!
-//! Like `int8.rs`, this file uses `std` alone, and its simd128 path is checked bit for bit against
+//! Like the `int8` module, this file uses `std` alone, and its simd128 path is checked bit for bit against
 //! the portable one.
 
 /// `exp(x)` for `x ≤ 0` is computed as `2ⁿ · e^r` with `n = round(x / ln 2)`, `|r| ≤ ln 2 / 2`,

@@ -1,0 +1,311 @@
+//! Matrix products with int8 weights on the CPU: `y = x · Wᵀ + b` where `W` (`[n, k]`, PyTorch's
+//! layout) holds int8 codes and one scale per output row, the bundle's int8 encoding.
+//!
+//! Each row of `x` is quantized on the fly to i16 with its own scale, and products of i16 pairs
+//! are summed into i32 lanes: wasm's `i32x4.dot_i16x8_s` (x86's `pmaddwd`) does eight
+//! multiply-adds in one instruction, where f32 without fused multiply-add needs four
+//! instructions for the same work. The integer sums are exact, so the only errors are the
+//! weights' own int8 rounding and the activations' 15-bit rounding.
+//!
+//! This module uses `std` alone, so a test (`tests/wasm/kernels_check.rs`) can compile it by
+//! itself for wasm32 and check the simd128 path against the portable one bit for bit; natively
+//! the AVX2 path is checked the same way (`tests.rs`).
+
+/// Output columns per packed panel: two vectors of four i32 lanes.
+const PANEL: usize = 8;
+/// Rows of `x` per micro-tile: 8 i32 accumulators, 2 weight vectors and a broadcast fit in the
+/// 16 vector registers engines give wasm on x86.
+const TILE_ROWS: usize = 4;
+/// The largest activation code.
+const X_MAX: f32 = 32767.0;
+/// k pairs summed in i32 before the sum moves to f32: 512 products of at most 32767 · 127 stay
+/// below 2³¹.
+const CHUNK_PAIRS: usize = 256;
+
+/// Which implementation computes: the portable one is the reference the SIMD one is checked
+/// against, bit for bit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Portable,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernel {
+    fn best() -> Self {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return Kernel::Simd128;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Kernel::Avx2;
+        }
+        #[allow(unreachable_code)]
+        Kernel::Portable
+    }
+}
+
+/// A weight matrix packed for the kernel: for each panel of 8 output rows and each pair of
+/// inputs `(2p, 2p+1)`, 16 codes `w[c][2p], w[c][2p+1]` for c in the panel. Padding is zero.
+pub struct Int8Matrix {
+    n: usize,
+    k: usize,
+    pairs: usize,
+    packed: Vec<i16>,
+    /// One per output row, padded to whole panels.
+    scales: Vec<f32>,
+}
+
+impl Int8Matrix {
+    /// From int8 codes `[n, k]` in row-major order and a scale per row; `None` if the lengths
+    /// disagree with `n` and `k`.
+    pub fn from_codes(codes: &[i8], scales: &[f32], n: usize, k: usize) -> Option<Self> {
+        if codes.len() != n * k || scales.len() != n {
+            return None;
+        }
+        let pairs = k.div_ceil(2);
+        let panels = n.div_ceil(PANEL);
+        let mut packed = vec![0i16; panels * pairs * 2 * PANEL];
+        for (row, codes) in codes.chunks(k.max(1)).enumerate().take(n) {
+            let (panel, lane) = (row / PANEL, row % PANEL);
+            let base = panel * pairs * 2 * PANEL + 2 * lane;
+            for (i, &code) in codes.iter().enumerate() {
+                packed[base + (i / 2) * 2 * PANEL + i % 2] = code as i16;
+            }
+        }
+        let mut scales = scales.to_vec();
+        scales.resize(panels * PANEL, 0.0);
+        Some(Int8Matrix {
+            n,
+            k,
+            pairs,
+            packed,
+            scales,
+        })
+    }
+
+    /// Quantizes f32 weights `[n, k]` as [`quantize_weight_rows`] does.
+    pub fn quantize(values: &[f32], n: usize, k: usize) -> Option<Self> {
+        if values.len() != n * k {
+            return None;
+        }
+        let (codes, scales) = quantize_weight_rows(values, k);
+        Self::from_codes(&codes, &scales, n, k)
+    }
+
+    /// Output features.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Input features.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The weight `[n, k]` as the kernel sees it (codes times scales).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.n * self.k);
+        for row in 0..self.n {
+            let (panel, lane) = (row / PANEL, row % PANEL);
+            let base = panel * self.pairs * 2 * PANEL + 2 * lane;
+            out.extend((0..self.k).map(|i| {
+                self.packed[base + (i / 2) * 2 * PANEL + i % 2] as f32 * self.scales[row]
+            }));
+        }
+        out
+    }
+
+    /// `x` is `[m, k]` row-major; returns `[m, n]`. A row of `x` with a NaN or an infinity gives
+    /// a row of NaN, as a float product would.
+    pub fn forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        self.forward_on(Kernel::best(), x, m, bias)
+    }
+
+    /// [`Self::forward`] on the portable kernel, whatever the target: the reference for tests.
+    pub fn forward_portable(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        self.forward_on(Kernel::Portable, x, m, bias)
+    }
+
+    fn forward_on(&self, kernel: Kernel, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        assert_eq!(x.len(), m * self.k, "x must be [m, k]");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), self.n, "bias must have n values");
+        }
+        let (codes, x_scales) = quantize_rows(kernel, x, m, self.k, self.pairs);
+        let width = self.scales.len();
+        let mut sums = vec![0.0f32; m * width];
+        // k in chunks outside, panels inside: a panel's chunk of weights (8 KB) stays in the L1
+        // cache while every row of x passes over it.
+        for start in (0..self.pairs).step_by(CHUNK_PAIRS) {
+            let len = CHUNK_PAIRS.min(self.pairs - start);
+            for panel in 0..width / PANEL {
+                let weights =
+                    &self.packed[(panel * self.pairs + start) * 2 * PANEL..][..len * 2 * PANEL];
+                for r0 in (0..m).step_by(TILE_ROWS) {
+                    let rows = TILE_ROWS.min(m - r0);
+                    let tile = Tile {
+                        x: &codes[r0 * 2 * self.pairs + 2 * start..],
+                        x_stride: 2 * self.pairs,
+                        rows,
+                        weights,
+                        pairs: len,
+                    };
+                    let out = &mut sums[r0 * width + panel * PANEL..];
+                    add_products(kernel, &tile, out, width);
+                }
+            }
+        }
+        let zeros;
+        let bias = match bias {
+            Some(b) => b,
+            None => {
+                zeros = vec![0.0; self.n];
+                &zeros
+            }
+        };
+        let mut out = vec![0.0f32; m * self.n];
+        for ((dst, row), xs) in out
+            .chunks_mut(self.n)
+            .zip(sums.chunks(width))
+            .zip(&x_scales)
+        {
+            // Plain zipped slices of one length: the compiler vectorizes this loop.
+            for (((y, s), ws), b) in dst.iter_mut().zip(row).zip(&self.scales).zip(bias) {
+                *y = s * (xs * ws) + b;
+            }
+        }
+        out
+    }
+}
+
+/// Symmetric per-row int8 codes of a row-major matrix with `k` columns, and the row scales
+/// (max|w| / 127): the bundle's int8 encoding.
+pub fn quantize_weight_rows(values: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut codes = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(values.len() / k.max(1));
+    for row in values.chunks(k.max(1)) {
+        let scale = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        codes.extend(
+            row.iter()
+                .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(scale);
+    }
+    (codes, scales)
+}
+
+/// Each row of `x` as i16 codes (`2 * pairs` per row, zero-padded) and its scale (NaN for a row
+/// with a NaN or an infinity).
+fn quantize_rows(
+    kernel: Kernel,
+    x: &[f32],
+    m: usize,
+    k: usize,
+    pairs: usize,
+) -> (Vec<i16>, Vec<f32>) {
+    let mut codes = vec![0i16; m * 2 * pairs];
+    let scales = x
+        .chunks(k.max(1))
+        .take(m)
+        .zip(codes.chunks_mut(2 * pairs))
+        .map(|(row, dst)| {
+            let max = max_abs(kernel, row);
+            if !max.is_finite() {
+                return f32::NAN;
+            }
+            let inv = if max > 0.0 { X_MAX / max } else { 0.0 };
+            scale_and_round(kernel, row, inv, dst);
+            max / X_MAX
+        })
+        .collect();
+    (codes, scales)
+}
+
+/// The largest |v|; NaN if any value is NaN.
+fn max_abs(kernel: Kernel, row: &[f32]) -> f32 {
+    match kernel {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Kernel::Simd128 => simd128::max_abs(row),
+        _ => max_abs_portable(row),
+    }
+}
+
+fn max_abs_portable(row: &[f32]) -> f32 {
+    if row.iter().any(|v| v.is_nan()) {
+        return f32::NAN;
+    }
+    row.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// `dst[i] = round(row[i] * inv)`, ties to even (wasm's `f32x4.nearest`).
+fn scale_and_round(kernel: Kernel, row: &[f32], inv: f32, dst: &mut [i16]) {
+    match kernel {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Kernel::Simd128 => simd128::scale_and_round(row, inv, dst),
+        _ => scale_and_round_portable(row, inv, dst),
+    }
+}
+
+fn scale_and_round_portable(row: &[f32], inv: f32, dst: &mut [i16]) {
+    for (d, v) in dst.iter_mut().zip(row) {
+        *d = (v * inv).round_ties_even() as i16;
+    }
+}
+
+/// Up to `TILE_ROWS` rows of activation codes against one panel's weights, over one chunk of k.
+struct Tile<'a> {
+    /// The first row's codes from the chunk's start; row `r` starts at `r * x_stride`.
+    x: &'a [i16],
+    x_stride: usize,
+    rows: usize,
+    /// `pairs * 2 * PANEL` codes.
+    weights: &'a [i16],
+    pairs: usize,
+}
+
+/// Adds the tile's products (i32 sums, then f32) to `out`: row `r`, column `c` of the panel is
+/// `out[r * stride + c]`.
+fn add_products(kernel: Kernel, tile: &Tile, out: &mut [f32], stride: usize) {
+    assert!(tile.rows <= TILE_ROWS && tile.weights.len() >= tile.pairs * 2 * PANEL);
+    assert!(tile.x.len() >= (tile.rows - 1) * tile.x_stride + 2 * tile.pairs);
+    assert!(out.len() >= (tile.rows - 1) * stride + PANEL);
+    match kernel {
+        Kernel::Portable => add_products_portable(tile, out, stride),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Kernel::Simd128 => simd128::add_products(tile, out, stride),
+        // SAFETY: `Kernel::best` picks Avx2 only where the CPU has it.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { avx2::add_products(tile, out, stride) },
+    }
+}
+
+fn add_products_portable(tile: &Tile, out: &mut [f32], stride: usize) {
+    let mut acc = [[0i32; PANEL]; TILE_ROWS];
+    for p in 0..tile.pairs {
+        let w = &tile.weights[p * 2 * PANEL..][..2 * PANEL];
+        for (r, acc) in acc.iter_mut().enumerate().take(tile.rows) {
+            let a0 = tile.x[r * tile.x_stride + 2 * p] as i32;
+            let a1 = tile.x[r * tile.x_stride + 2 * p + 1] as i32;
+            for (c, acc) in acc.iter_mut().enumerate() {
+                *acc += a0 * w[2 * c] as i32 + a1 * w[2 * c + 1] as i32;
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate().take(tile.rows) {
+        for (o, a) in out[r * stride..][..PANEL].iter_mut().zip(acc) {
+            *o += *a as f32;
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
+#[cfg(test)]
+mod tests;
