@@ -2,7 +2,7 @@
 # The project's test command: formatting, lints, the wasm build of the library, the Rust tests,
 # then the wasm module in headless Chromium.
 # Needs: rustup's wasm32-unknown-unknown target, Mesa's Vulkan driver, Debian's chromium and
-# `npm ci` in tests/browser (`.ci/run` installs them all).
+# `npm ci` in tests/browser and pkg-scripts (`.ci/run` installs them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
@@ -27,7 +27,7 @@ echo "== cargo test (release: burn is too slow unoptimized)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --release -- --test-threads=1 2>&1 | tee "$log"
-echo "== wasm module (pkg-scripts/build-web.sh) in headless Chromium"
+echo "== the shipped wasm module (pkg-scripts/build-web.sh) in headless Chromium, and the CPU kernels' simd128 paths"
 bash pkg-scripts/build-web.sh
 (cd tests/browser && MEMECLIP_BIN="$CARGO_TARGET_DIR/release/memeclip" node --test) 2>&1 | tee -a "$log"
 # One closing line for the whole run: every cargo test binary plus the browser tests.
