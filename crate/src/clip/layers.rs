@@ -60,8 +60,8 @@ pub(super) enum KernelLinear {
     },
 }
 
-/// The matrix `key`, stored as `shape` and read as `[rows, cols]`, as int8 codes and row scales:
-/// the source's own codes where it stores int8, else quantized here.
+/// The matrix `key` (stored as `shape`, read as rows of `cols` values) as int8 codes and row
+/// scales: the source's own codes where it stores int8, else quantized here.
 pub(super) fn int8_codes(
     w: &WeightLoader,
     key: &str,
@@ -153,7 +153,10 @@ impl KernelLinear {
         let (weight, bias, device) = match self {
             KernelLinear::Float(linear) => {
                 let y = linear.forward(x);
-                return activation.map_or(y.clone(), |a| activate(y, a));
+                return match activation {
+                    Some(a) => activate(y, a),
+                    None => y,
+                };
             }
             KernelLinear::Int8 {
                 weight,

@@ -118,7 +118,7 @@ impl Int8Matrix {
     }
 
     /// `x` is `[m, k]` row-major; returns `[m, n]`. A row of `x` with a NaN or an infinity gives
-    /// a row of NaN, as a float product would.
+    /// a row of NaN (there is no scale to quantize it with).
     pub fn forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
         self.forward_on(Kernel::best(), x, m, bias)
     }
