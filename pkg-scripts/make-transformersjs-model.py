@@ -19,22 +19,16 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from transformers import CLIPConfig, CLIPTextModelWithProjection, CLIPVisionModelWithProjection
 
 
-class Vision(torch.nn.Module):
-    def __init__(self, model):
+class Output(torch.nn.Module):
+    """A tower returning one named output, so that torch.onnx sees a single tensor."""
+
+    def __init__(self, model, output):
         super().__init__()
         self.model = model
+        self.output = output
 
-    def forward(self, pixel_values):
-        return self.model(pixel_values=pixel_values).image_embeds
-
-
-class Text(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids):
-        return self.model(input_ids=input_ids).text_embeds
+    def forward(self, inputs):
+        return getattr(self.model(inputs), self.output)
 
 
 def export(module, example, input_name, output_name, dynamic, path):
@@ -64,9 +58,9 @@ def main():
     vision = CLIPVisionModelWithProjection(config.vision_config).eval()
     text = CLIPTextModelWithProjection(config.text_config).eval()
     with torch.no_grad():
-        export(Vision(vision), torch.randn(1, 3, 224, 224), "pixel_values", "image_embeds",
+        export(Output(vision, "image_embeds"), torch.randn(1, 3, 224, 224), "pixel_values", "image_embeds",
                {0: "batch"}, out / "onnx" / "vision_model_quantized.onnx")
-        export(Text(text), torch.randint(0, 49406, (1, 77)), "input_ids", "text_embeds",
+        export(Output(text, "text_embeds"), torch.randint(0, 49406, (1, 77)), "input_ids", "text_embeds",
                {0: "batch", 1: "sequence"}, out / "onnx" / "text_model_quantized.onnx")
     print(f"wrote {out}")
 

@@ -68,10 +68,8 @@ impl Int8Matrix {
         let panels = n.div_ceil(PANEL);
         let mut packed = vec![0i16; panels * pairs * 2 * PANEL];
         for (row, codes) in codes.chunks(k.max(1)).enumerate().take(n) {
-            let (panel, lane) = (row / PANEL, row % PANEL);
-            let base = panel * pairs * 2 * PANEL + 2 * lane;
             for (i, &code) in codes.iter().enumerate() {
-                packed[base + (i / 2) * 2 * PANEL + i % 2] = code as i16;
+                packed[packed_index(pairs, row, i)] = code as i16;
             }
         }
         let mut scales = scales.to_vec();
@@ -108,11 +106,11 @@ impl Int8Matrix {
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.n * self.k);
         for row in 0..self.n {
-            let (panel, lane) = (row / PANEL, row % PANEL);
-            let base = panel * self.pairs * 2 * PANEL + 2 * lane;
-            out.extend((0..self.k).map(|i| {
-                self.packed[base + (i / 2) * 2 * PANEL + i % 2] as f32 * self.scales[row]
-            }));
+            out.extend(
+                (0..self.k).map(|i| {
+                    self.packed[packed_index(self.pairs, row, i)] as f32 * self.scales[row]
+                }),
+            );
         }
         out
     }
@@ -178,6 +176,12 @@ impl Int8Matrix {
         }
         out
     }
+}
+
+/// Where weight `[row, i]` lies in the packed layout of a matrix with `pairs` input pairs.
+fn packed_index(pairs: usize, row: usize, i: usize) -> usize {
+    let (panel, lane) = (row / PANEL, row % PANEL);
+    (panel * pairs + i / 2) * 2 * PANEL + 2 * lane + i % 2
 }
 
 /// Symmetric per-row int8 codes of a row-major matrix with `k` columns, and the row scales
