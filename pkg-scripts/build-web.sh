@@ -26,9 +26,10 @@ if [[ "$have" != "$want" ]]; then
 fi
 
 # simd128: burn's flex kernels and memeclip's int8 kernels vectorize with it (every current
-# browser has wasm SIMD).
+# browser has wasm SIMD). `-D warnings` after `--` reaches memeclip alone, so the dependencies'
+# builds are shared with other wasm builds.
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' cargo rustc --lib -p memeclip --profile "$profile" \
-  --target wasm32-unknown-unknown --no-default-features --features web --crate-type cdylib
+  --target wasm32-unknown-unknown --no-default-features --features web --crate-type cdylib -- -D warnings
 rm -rf www/pkg
 # The wasm-bindgen glue is `memeclip_core.js`; `memeclip.js` is the JS API around its worker.
 wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg \

@@ -13,23 +13,35 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
 fi
 mkdir -p "$CARGO_TARGET_DIR"
 
-echo "== cargo fmt --check"
+# Each stage prints how long it took, so a slow CI run shows where its time went.
+started=$SECONDS
+stage() {
+  if [[ -n "${stage_name:-}" ]]; then echo "-- $stage_name: $((SECONDS - stage_start)) s"; fi
+  stage_name=$1
+  stage_start=$SECONDS
+  [[ -n "$1" ]] && echo "== $1"
+  return 0
+}
+
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy (native, all targets)"
+stage "cargo clippy (native, all targets)"
 cargo clippy --release --all-targets -- -D warnings
-echo "== cargo clippy (wasm32, web features)"
+# Clippy's -D warnings covers rustc's own warnings too; the wasm module itself is built once,
+# by build-web.sh below, which also refuses warnings.
+stage "cargo clippy (wasm32, web features)"
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' \
   cargo clippy --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web -- -D warnings
-echo "== wasm32 build of the library (web features), warnings are errors"
-RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128 -D warnings' \
-  cargo build --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web
-echo "== cargo test (release: burn is too slow unoptimized)"
+stage "cargo test (release: burn is too slow unoptimized)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --release -- --test-threads=1 2>&1 | tee "$log"
-echo "== the shipped wasm module (pkg-scripts/build-web.sh) in headless Chromium, and the CPU kernels' simd128 paths"
+stage "the shipped wasm module (pkg-scripts/build-web.sh)"
 bash pkg-scripts/build-web.sh
+stage "the wasm module in headless Chromium, and the CPU kernels' simd128 paths"
 (cd tests/browser && MEMECLIP_BIN="$CARGO_TARGET_DIR/release/memeclip" node --test) 2>&1 | tee -a "$log"
+stage ""
+echo "-- all stages: $((SECONDS - started)) s"
 # One closing line for the whole run: every cargo test binary plus the browser tests.
 awk '/^test result:/ { p += $4; f += $6 } /^# pass / { p += $3 } /^# fail / { f += $3 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
