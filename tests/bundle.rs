@@ -236,7 +236,7 @@ fn classify_reads_a_bundle_through_the_cli() {
         path.to_str().unwrap(),
     ]);
     let image = fixtures().join("images/photo.png");
-    let classify = |kernels: &str| -> serde_json::Value {
+    let classify = |kernels: &str| -> (serde_json::Value, String) {
         let out = memeclip(&[
             "classify",
             "--bundle",
@@ -249,31 +249,37 @@ fn classify_reads_a_bundle_through_the_cli() {
             kernels,
             "--json",
         ]);
-        serde_json::from_slice(&out.stdout).unwrap()
+        let text = String::from_utf8(out.stdout).unwrap();
+        (serde_json::from_str(&text).unwrap(), text)
     };
-    let json = classify("float");
-    let tasks: Vec<&str> = json["tasks"]
-        .as_array()
-        .unwrap()
+    let (json, text) = classify("float");
+    // Tasks come as one object keyed by task name, in the bundle's order (as in the JS API):
+    // with no head given, the four PrideMM tasks zero-shot.
+    let tasks = json["tasks"].as_object().unwrap();
+    assert_eq!(tasks.len(), 4);
+    let at: Vec<usize> = ["hate", "target", "stance", "humour"]
         .iter()
-        .map(|t| t["task"].as_str().unwrap())
+        .map(|t| text.find(&format!("\"{t}\":{{")).unwrap())
         .collect();
-    // With no head given, the bundle carries the four PrideMM tasks zero-shot.
-    assert_eq!(tasks, ["hate", "target", "stance", "humour"]);
-    assert!(
-        json["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["kind"] == "zero-shot")
-    );
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert!(tasks.values().all(|t| t["kind"] == "zero-shot"));
+    // A second head for a task the bundle already scores is refused by name.
+    let head = fixtures().join("head/reference_head.safetensors");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memeclip"))
+        .args(["classify", "--bundle", path.to_str().unwrap()])
+        .args(["--head", head.to_str().unwrap()])
+        .args(["--image", image.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("`stance`"), "{err}");
     // The browser's CPU path (int8 kernels) gives the same probabilities within 1e-3.
-    let int8 = classify("int8");
+    let (int8, _) = classify("int8");
     let probs = |j: &serde_json::Value| -> Vec<f64> {
         j["tasks"]
-            .as_array()
+            .as_object()
             .unwrap()
-            .iter()
+            .values()
             .flat_map(|t| {
                 t["probs"]
                     .as_array()

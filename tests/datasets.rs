@@ -78,6 +78,31 @@ fn harmeme_reads_three_splits_and_binary_harm() {
 }
 
 #[test]
+fn harmeme_with_some_split_files_loads_those_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    image(dir.path(), "a.png");
+    let err = harmeme(dir.path(), dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("no HarMeme split file") && err.contains("train.jsonl"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("test.jsonl"),
+        r#"{"id": "1", "image": "a.png", "labels": ["very harmful"], "text": "cruel"}"#,
+    )
+    .unwrap();
+    let data = harmeme(dir.path(), dir.path()).unwrap();
+    assert_eq!(data.rows.len(), 1);
+    assert_eq!(data.rows[0].split, Split::Test);
+    assert_eq!(data.rows[0].labels, [1]);
+    assert_eq!(data.warnings.len(), 2, "{:?}", data.warnings);
+    assert!(
+        data.warnings[0].contains("train.jsonl") && data.warnings[0].contains("no train split")
+    );
+    assert!(data.warnings[1].contains("val.jsonl") && data.warnings[1].contains("no val split"));
+}
+
+#[test]
 fn generic_csv_maps_named_labels_and_splits() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["x.png", "y.png", "z.png"] {

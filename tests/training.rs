@@ -279,3 +279,170 @@ fn host_adamw_follows_burns_adamw() {
         .fold(0f32, f32::max);
     assert!(moved > 0.1, "largest change {moved}");
 }
+
+/// Only the documented tensors, no metadata, numpy's own integer types: a features file as another
+/// tool writes it (pkg-scripts/make-foreign-features.py) loads, evaluates and trains.
+#[test]
+fn features_from_another_tool_evaluate_and_train() {
+    let fixtures = common::fixtures();
+    let feats = fixtures.join("foreign-features.safetensors");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("foreign-features.json")).unwrap(),
+    )
+    .unwrap();
+    let (loaded, warnings) = Features::load_with_warnings(&feats).unwrap();
+    let as_i64 = |v: &serde_json::Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        loaded.labels.keys().collect::<Vec<_>>(),
+        ["stance", "topic"]
+    );
+    assert_eq!(loaded.labels["stance"], as_i64(&expected["stance_labels"]));
+    assert_eq!(loaded.labels["topic"], as_i64(&expected["topic_labels"]));
+    assert_eq!(loaded.len(), expected["rows"].as_u64().unwrap() as usize);
+    assert_eq!(loaded.names[35], "35");
+    assert_eq!((loaded.image_dim, loaded.text_dim), (24, 32));
+    assert!(
+        warnings.iter().any(|w| w.contains("`format`")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("`names`")),
+        "{warnings:?}"
+    );
+
+    // The reference stance head on the six test rows: PyTorch's predictions and accuracy.
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = dir.path().join("p.jsonl");
+    let head = fixtures.join("head/reference_head.safetensors");
+    let args = [
+        "eval",
+        "--features",
+        s(&feats),
+        "--head",
+        s(&head),
+        "--json",
+    ];
+    let out = memeclip(&[&args[..], &["--predictions", s(&predictions)]].concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+    let report = ok(out);
+    let accuracy = report["report"]["proper"]["accuracy"].as_f64().unwrap();
+    assert!((accuracy - expected["test_accuracy"].as_f64().unwrap()).abs() < 1e-9);
+    let names = ["Neutral", "Support", "Oppose"];
+    let predicted: Vec<String> = std::fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["predicted"].to_string())
+        .collect();
+    let want: Vec<String> = as_i64(&expected["test_predicted"])
+        .iter()
+        .map(|&c| format!("\"{}\"", names[c as usize]))
+        .collect();
+    assert_eq!(predicted, want);
+
+    // Training needs the mapped width, which such a file does not record.
+    let run = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        let base = [
+            "train",
+            "--features",
+            s(&feats),
+            "--out",
+            s(&run),
+            "--epochs",
+            "2",
+        ];
+        memeclip(&[&base[..], extra].concat())
+    };
+    let err = String::from_utf8(train(&["--task", "stance"]).stderr).unwrap();
+    assert!(err.contains("--map-dim"), "{err}");
+    let report = ok(train(&["--task", "stance", "--map-dim", "48"]));
+    assert_eq!(
+        report["train_rows"],
+        expected["labelled_stance_rows"]["train"]
+    );
+    assert!(run.join("head.safetensors").exists());
+    // A task memeclip does not know needs its class names.
+    let err = String::from_utf8(train(&["--task", "topic", "--map-dim", "16"]).stderr).unwrap();
+    assert!(err.contains("--labels"), "{err}");
+    let report = ok(train(&[
+        "--task",
+        "topic",
+        "--map-dim",
+        "16",
+        "--labels",
+        "even,odd",
+    ]));
+    assert_eq!(report["task"], "topic");
+}
+
+/// A file that names another format, or stores split codes as floats, is refused by name.
+#[test]
+fn features_of_another_format_or_float_splits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, split_dtype: safetensors::Dtype, format: Option<&str>| {
+        let rows = 2usize;
+        let floats: Vec<u8> = (0..rows * 4)
+            .flat_map(|i| (i as f32).to_le_bytes())
+            .collect();
+        let split: Vec<u8> = match split_dtype {
+            safetensors::Dtype::F32 => [0f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            _ => vec![0, 2],
+        };
+        let views = [
+            (
+                "image_features",
+                safetensors::Dtype::F32,
+                vec![rows, 4],
+                floats.clone(),
+            ),
+            (
+                "text_features",
+                safetensors::Dtype::F32,
+                vec![rows, 4],
+                floats.clone(),
+            ),
+            ("split", split_dtype, vec![rows], split),
+        ];
+        let tensors: Vec<(&str, safetensors::tensor::TensorView)> = views
+            .iter()
+            .map(|(k, d, shape, bytes)| {
+                (
+                    *k,
+                    safetensors::tensor::TensorView::new(*d, shape.clone(), bytes).unwrap(),
+                )
+            })
+            .collect();
+        let metadata = format
+            .map(|f| std::collections::HashMap::from([("format".to_string(), f.to_string())]));
+        let path = dir.path().join(name);
+        safetensors::serialize_to_file(tensors, metadata, &path).unwrap();
+        path
+    };
+    let ok_file = write("ok.safetensors", safetensors::Dtype::U8, None);
+    let (loaded, _) = Features::load_with_warnings(&ok_file).unwrap();
+    assert!(loaded.labels.is_empty());
+    let err = Features::load(&write(
+        "other.safetensors",
+        safetensors::Dtype::U8,
+        Some("not-features"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("other.safetensors") && err.contains("not-features"),
+        "{err}"
+    );
+    let err = Features::load(&write("float.safetensors", safetensors::Dtype::F32, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`split`") && err.contains("integer type"),
+        "{err}"
+    );
+}

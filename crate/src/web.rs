@@ -12,7 +12,7 @@ use crate::bundle::Bundle;
 use crate::clip::Kernels;
 use crate::data::{DecodeLimits, decode_rgb};
 use crate::head::file::{Head, HeadFile};
-use crate::head::{argmax, softmax};
+use crate::head::result::{TaskResult, TaskResults};
 use crate::pipeline::ClipPipeline;
 
 unsafe extern "C" {
@@ -40,29 +40,8 @@ fn js_error(e: crate::Error) -> JsError {
 }
 
 #[derive(Serialize)]
-struct TaskResult {
-    labels: Vec<String>,
-    probs: Vec<f32>,
-    predicted: String,
-}
-
-/// Task results as one object whose keys keep the bundle's task order.
-struct Tasks(Vec<(String, TaskResult)>);
-
-impl Serialize for Tasks {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, result) in &self.0 {
-            map.serialize_entry(name, result)?;
-        }
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
 struct Classification {
-    tasks: Tasks,
+    tasks: TaskResults,
     timings_ms: BTreeMap<&'static str, f64>,
 }
 
@@ -173,21 +152,16 @@ impl WasmClassifier {
         let ids = self.pipeline.tokenizer.encode(text).map_err(js_error)?;
         let text_out = self.pipeline.clip.encode_texts(&[ids]).map_err(js_error)?;
         let t3 = now_ms();
-        let mut tasks = Vec::new();
+        let mut tasks = TaskResults::default();
         for head in &self.heads {
             let logits = match &head.head {
                 Head::MemeClip(h) => h.forward(image_embeds.clone(), text_out.pooled.clone()),
                 Head::ZeroShot(h) => h.forward(image_embeds.clone(), text_out.embeds.clone()),
             };
             let logits = read_row(logits).await?;
-            let names = &head.info.class_names;
-            tasks.push((
+            tasks.0.push((
                 head.info.task.clone(),
-                TaskResult {
-                    labels: names.clone(),
-                    probs: softmax(&logits),
-                    predicted: names[argmax(&logits)].clone(),
-                },
+                TaskResult::from_logits(head, &logits),
             ));
         }
         let t4 = now_ms();
@@ -198,11 +172,8 @@ impl WasmClassifier {
             ("head", t4 - t3),
         ]);
         // Maps become plain objects, as a JS caller expects.
-        Classification {
-            tasks: Tasks(tasks),
-            timings_ms,
-        }
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
+        Classification { tasks, timings_ms }
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| JsError::new(&e.to_string()))
     }
 }

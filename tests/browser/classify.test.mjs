@@ -93,12 +93,14 @@ async function matchesNative(p) {
   for (const [image, text] of [['photo.png', 'hello'], ['portrait.jpg', 'when the code compiles 😂'], ['meme.webp', '']]) {
     const web = await p.evaluate(([i, t]) => window.memeclip.classify(i, t), [image, text]);
     const ref = native(image, text);
-    assert.deepEqual(Object.keys(web.tasks).sort(), ref.tasks.map((t) => t.task).sort());
-    for (const task of ref.tasks) {
-      const got = web.tasks[task.task];
+    // One shape on both sides: an object keyed by task, in the bundle's order.
+    assert.deepEqual(Object.keys(web.tasks), Object.keys(ref.tasks));
+    for (const [name, task] of Object.entries(ref.tasks)) {
+      const got = web.tasks[name];
+      assert.equal(got.kind, task.kind);
       assert.deepEqual(got.labels, task.labels);
       assert.equal(got.predicted, task.predicted);
-      got.probs.forEach((p, i) => assert.ok(Math.abs(p - task.probs[i]) < 1e-3, `${image} ${task.task}: ${p} vs ${task.probs[i]}`));
+      got.probs.forEach((p, i) => assert.ok(Math.abs(p - task.probs[i]) < 1e-3, `${image} ${name}: ${p} vs ${task.probs[i]}`));
     }
     for (const key of ['preprocess', 'image', 'text', 'head']) assert.equal(typeof web.timings_ms[key], 'number');
   }

@@ -2,18 +2,16 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use crate::backend::Backend;
 use crate::bundle::Bundle;
 use crate::clip::Kernels;
 use crate::data::{DecodeLimits, PreprocessMode, decode_rgb};
 use crate::error::{Error, Result};
 use crate::head::file::{self, Head, HeadFile, HeadInfo};
+use crate::head::result::{TaskResult, TaskResults, check_unique_tasks};
 use crate::head::tasks::{TASKS, class_names};
 use crate::head::zero_shot::ZeroShotHead;
 use crate::pipeline::{ClipPipeline, rows};
-use crate::train::metrics::{argmax, softmax};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -104,54 +102,49 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
 
+    check_unique_tasks(&heads)?;
+
     let image_embeds = pipeline
         .clip
         .encode_images(pipeline.pixel_batch(&[image])?)?;
     let text = pipeline
         .clip
         .encode_texts(&[pipeline.tokenizer.encode(&args.text)?])?;
-    let mut results = Vec::new();
+    let mut results = TaskResults::default();
     for head_file in &heads {
         let logits = match &head_file.head {
             Head::MemeClip(head) => head.forward(image_embeds.clone(), text.pooled.clone()),
             Head::ZeroShot(head) => head.forward(image_embeds.clone(), text.embeds.clone()),
         };
         let logits = rows(logits)?.remove(0);
-        let probs = softmax(&logits);
-        let names = &head_file.info.class_names;
-        results.push(json!({
-            "task": head_file.info.task,
-            "kind": head_file.kind(),
-            "labels": names,
-            "probs": probs,
-            "predicted": names[argmax(&logits)],
-        }));
+        results.0.push((
+            head_file.info.task.clone(),
+            TaskResult::from_logits(head_file, &logits),
+        ));
     }
     if args.json {
+        // Serialized directly: a `serde_json::Value` would sort the tasks by name.
+        #[derive(serde::Serialize)]
+        struct Output<'a> {
+            image: &'a std::path::Path,
+            text: &'a str,
+            tasks: &'a TaskResults,
+        }
+        let output = Output {
+            image: &args.image,
+            text: &args.text,
+            tasks: &results,
+        };
         println!(
             "{}",
-            json!({"image": args.image, "text": args.text, "tasks": results})
+            serde_json::to_string(&output).expect("results serialize")
         );
         return Ok(());
     }
-    for r in &results {
-        println!(
-            "{} ({}): {}",
-            r["task"].as_str().unwrap_or(""),
-            r["kind"].as_str().unwrap_or(""),
-            r["predicted"]
-        );
-        for (label, p) in r["labels"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .zip(r["probs"].as_array().into_iter().flatten())
-        {
-            println!(
-                "  {:<24} {:.3}",
-                label.as_str().unwrap_or(""),
-                p.as_f64().unwrap_or(0.0)
-            );
+    for (task, r) in &results.0 {
+        println!("{task} ({}): {}", r.kind, r.predicted);
+        for (label, p) in r.labels.iter().zip(&r.probs) {
+            println!("  {label:<24} {p:.3}");
         }
     }
     Ok(())

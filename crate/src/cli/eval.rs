@@ -39,7 +39,10 @@ pub fn run(args: Args) -> Result<()> {
             args.split
         ))
     })?;
-    let features = Features::load(&args.features)?;
+    let (features, warnings) = Features::load_with_warnings(&args.features)?;
+    for warning in &warnings {
+        eprintln!("memeclip: warning: {warning}");
+    }
     let device = args.backend.device()?;
     let head_file = file::load(&args.head, &device)?;
     let info = &head_file.info;

@@ -83,6 +83,9 @@ pub fn run(args: Args) -> Result<()> {
             },
         )?,
     };
+    for warning in &dataset.warnings {
+        eprintln!("memeclip: warning: {warning}");
+    }
     dataset.check(args.skip_bad)?;
     if dataset.rows.is_empty() {
         return Err(Error::Invalid("the dataset has no usable rows".into()));

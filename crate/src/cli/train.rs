@@ -32,6 +32,13 @@ pub struct Args {
     /// CLIP folder the features came from, for Semantic-Aware Initialization of the classifier
     #[arg(long)]
     clip: Option<PathBuf>,
+    /// The head's mapped width (the CLIP vision width), where neither the features' metadata
+    /// nor --clip gives it
+    #[arg(long)]
+    map_dim: Option<usize>,
+    /// Class names in label-id order, where the features' metadata does not name them
+    #[arg(long, value_delimiter = ',')]
+    labels: Option<Vec<String>>,
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     #[arg(long, default_value_t = 16)]
@@ -50,13 +57,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let features = Features::load(&args.features)?;
-    let names = features
-        .class_names
-        .get(&args.task)
-        .cloned()
+    let (features, warnings) = Features::load_with_warnings(&args.features)?;
+    for warning in &warnings {
+        eprintln!("memeclip: warning: {warning}");
+    }
+    let names = args
+        .labels
+        .clone()
+        .or_else(|| features.class_names.get(&args.task).cloned())
         .or_else(|| class_names(&args.task))
-        .ok_or_else(|| Error::Invalid(format!("no class names known for task `{}`", args.task)))?;
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "no class names known for task `{}`: pass --labels in label-id order",
+                args.task
+            ))
+        })?;
     let rows = TaskRows::new(&features, &args.task, names.len())?;
     let device = args.backend.device()?;
     device.seed(args.seed);
@@ -67,15 +82,7 @@ pub fn run(args: Args) -> Result<()> {
         .as_ref()
         .map(|dir| ClipPipeline::from_folder(dir, PreprocessMode::Memeclip, &device))
         .transpose()?;
-    let map_dim = match &clip {
-        Some(p) => p.clip.config.vision.tower.hidden_size,
-        None if features.clip_vision_width > 0 => features.clip_vision_width,
-        None => {
-            return Err(Error::Invalid(
-                "the features do not record the CLIP vision width; pass --clip".into(),
-            ));
-        }
-    };
+    let map_dim = mapped_width(&features, clip.as_ref(), args.map_dim)?;
     let mut head =
         HeadConfig::memeclip(features.image_dim, features.text_dim, map_dim, names.len())
             .init(&train_device);
@@ -148,6 +155,27 @@ pub fn run(args: Args) -> Result<()> {
     write_json(&args.out.join("report.json"), &report)?;
     println!("{report}");
     Ok(())
+}
+
+/// SAI maps class embeddings into the CLIP vision width, so with --clip that width is the one.
+fn mapped_width(
+    features: &Features,
+    clip: Option<&ClipPipeline>,
+    asked: Option<usize>,
+) -> Result<usize> {
+    let from_clip = clip.map(|p| p.clip.config.vision.tower.hidden_size);
+    let recorded = (features.clip_vision_width > 0).then_some(features.clip_vision_width);
+    match (asked, from_clip, recorded) {
+        (Some(0), _, _) => Err(Error::Invalid("--map-dim must be at least 1".into())),
+        (Some(asked), Some(width), _) if asked != width => Err(Error::Invalid(format!(
+            "--map-dim {asked} differs from the CLIP vision width {width} that SAI needs"
+        ))),
+        (Some(width), _, _) | (None, Some(width), _) | (None, None, Some(width)) => Ok(width),
+        (None, None, None) => Err(Error::Invalid(
+            "the features do not record the CLIP vision width: pass --map-dim N or --clip DIR"
+                .into(),
+        )),
+    }
 }
 
 fn write_json(path: &std::path::Path, value: &serde_json::Value) -> Result<()> {

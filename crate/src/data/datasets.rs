@@ -32,6 +32,8 @@ pub struct Dataset {
     pub class_names: Vec<Vec<String>>,
     pub rows: Vec<Row>,
     pub bad: Vec<BadRow>,
+    /// Gaps that do not stop the run (a HarMeme split file that is missing).
+    pub warnings: Vec<String>,
 }
 
 /// Column choices for a user's own CSV.
@@ -120,6 +122,7 @@ pub fn pridemm(csv_path: &Path, images: &Path) -> Result<Dataset> {
         class_names,
         rows: vec![],
         bad: vec![],
+        warnings: vec![],
     };
     for record in reader.records() {
         let origin_of = |line: u64| format!("{}:{line}", csv_path.display());
@@ -207,7 +210,8 @@ fn push_row(
 }
 
 /// HarMeme (Harm-C): `train.jsonl`, `val.jsonl`, `test.jsonl` in `dir` with `id`, `image`,
-/// `labels` (first: "not harmful", "somewhat harmful" or "very harmful") and `text`.
+/// `labels` (first: "not harmful", "somewhat harmful" or "very harmful") and `text`. A missing
+/// split file is a warning; a folder with none of them is an error.
 pub fn harmeme(dir: &Path, images: &Path) -> Result<Dataset> {
     let mut data = Dataset {
         kind: "harmeme".into(),
@@ -215,6 +219,7 @@ pub fn harmeme(dir: &Path, images: &Path) -> Result<Dataset> {
         class_names: vec![class_names("harmful").expect("known task")],
         rows: vec![],
         bad: vec![],
+        warnings: vec![],
     };
     for (file, split) in [
         ("train.jsonl", Split::Train),
@@ -222,6 +227,14 @@ pub fn harmeme(dir: &Path, images: &Path) -> Result<Dataset> {
         ("test.jsonl", Split::Test),
     ] {
         let path = dir.join(file);
+        if !path.exists() {
+            data.warnings.push(format!(
+                "{}: missing, so the dataset has no {} split",
+                path.display(),
+                split.name()
+            ));
+            continue;
+        }
         let content = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         for (i, line) in content.lines().enumerate() {
             if line.trim().is_empty() {
@@ -263,6 +276,12 @@ pub fn harmeme(dir: &Path, images: &Path) -> Result<Dataset> {
                 problems,
             );
         }
+    }
+    if data.warnings.len() == 3 {
+        return Err(Error::Invalid(format!(
+            "{}: no HarMeme split file (expected train.jsonl, val.jsonl and/or test.jsonl)",
+            dir.display()
+        )));
     }
     Ok(data)
 }
@@ -312,6 +331,7 @@ pub fn generic_csv(path: &Path, images: &Path, columns: &CsvColumns) -> Result<D
         class_names: vec![class_names.clone()],
         rows: vec![],
         bad: vec![],
+        warnings: vec![],
     };
     for (index, record) in records.into_iter().enumerate() {
         let record = match record {

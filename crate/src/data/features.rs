@@ -6,6 +6,9 @@
 //! - metadata: `format` = `memeclip-features`, `version` = `1`, `names` (JSON list of row names),
 //!   `tasks` (JSON list), `class_names` (JSON object task -> list), `clip_model`, `preprocess`,
 //!   and `clip_vision_width` (the vision tower's width, the head's mapped width).
+//!
+//! Only the tensors are required: a file from another tool may leave out any metadata (see
+//! [`Features::load_with_warnings`]) and use other integer types for `split` and the labels.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -33,6 +36,14 @@ impl Split {
             "val" | "valid" | "validation" | "dev" => Some(Split::Val),
             "test" => Some(Split::Test),
             _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
         }
     }
 
@@ -123,22 +134,52 @@ impl Features {
     }
 
     /// Reads and checks a features file; every error names the file and the tensor or field.
+    /// Files written by this crate load without warnings; see [`Features::load_with_warnings`].
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with_warnings(path).map(|(features, _)| features)
+    }
+
+    /// Like [`Features::load`], also for files written by other tools: where only the tensors
+    /// are there, `format` may be missing, the tasks are the `label_*` tensors, row names default
+    /// to the row numbers, and `split` and labels may use any integer type. Each such gap comes
+    /// back as a warning.
+    pub fn load_with_warnings(path: &Path) -> Result<(Self, Vec<String>)> {
         let file = SafetensorsWeights::open(path)?;
         let name = path.display().to_string();
         let meta = file.metadata();
-        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        let mut warnings = Vec::new();
+        match meta.get("format").map(String::as_str) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(Error::config(
+                    &name,
+                    format!("metadata `format` is `{other}`, expected `{FORMAT}`"),
+                ));
+            }
+            None => warnings.push(format!(
+                "{name}: no metadata `format`; reading it as {FORMAT} by its tensors"
+            )),
+        }
+        if let Some(version) = meta.get("version").filter(|v| v.as_str() != "1") {
             return Err(Error::config(
                 &name,
-                format!("not a features file (metadata `format` should be `{FORMAT}`)"),
+                format!("metadata `version` is `{version}`; this memeclip reads version 1"),
             ));
         }
-        let field = |key: &str| -> Result<&String> {
-            meta.get(key)
-                .ok_or_else(|| Error::config(&name, format!("metadata `{key}` is missing")))
+        let image_shape = file
+            .shape("image_features")
+            .ok_or_else(|| Error::tensor(&name, "image_features", "missing"))?;
+        let n = image_shape.first().copied().unwrap_or(0);
+        let names: Vec<String> = match meta.get("names") {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| Error::config(&name, format!("metadata `names`: {e}")))?,
+            None => {
+                warnings.push(format!(
+                    "{name}: no metadata `names`; rows are named by their index"
+                ));
+                (0..n).map(|i| i.to_string()).collect()
+            }
         };
-        let names: Vec<String> = serde_json::from_str(field("names")?)
-            .map_err(|e| Error::config(&name, format!("metadata `names`: {e}")))?;
         let n = names.len();
         let matrix = |key: &str| -> Result<(usize, Vec<f32>)> {
             let shape = file
@@ -159,39 +200,84 @@ impl Features {
         };
         let (image_dim, image) = matrix("image_features")?;
         let (text_dim, text) = matrix("text_features")?;
-        let raw = |key: &str, dtype: Dtype| -> Result<&[u8]> {
-            match file.raw(key) {
-                None => Err(Error::tensor(&name, key, "missing")),
-                Some((d, shape, bytes)) if d == dtype && shape == [n] => Ok(bytes),
-                Some((d, shape, _)) => Err(Error::tensor(
+        let integers = |key: &str| -> Result<Vec<i64>> {
+            let (dtype, shape, bytes) = file
+                .raw(key)
+                .ok_or_else(|| Error::tensor(&name, key, "missing"))?;
+            if shape != [n] {
+                return Err(Error::tensor(
                     &name,
                     key,
-                    format!("is {d:?} {shape:?}, expected {dtype:?} [{n}]"),
-                )),
+                    format!("shape is {shape:?}, expected [{n}] for {n} rows"),
+                ));
             }
+            decode_integers(bytes, dtype).ok_or_else(|| {
+                Error::tensor(
+                    &name,
+                    key,
+                    format!(
+                        "is {dtype:?}, expected an integer type (U8 for split, I64 for labels)"
+                    ),
+                )
+            })
         };
-        let split = raw("split", Dtype::U8)?
+        let split = integers("split")?
             .iter()
             .enumerate()
             .map(|(i, &code)| {
-                Split::from_code(code).ok_or_else(|| {
-                    Error::tensor(
-                        &name,
-                        "split",
-                        format!("row {i}: split code {code} is not 0, 1 or 2"),
-                    )
-                })
+                u8::try_from(code)
+                    .ok()
+                    .and_then(Split::from_code)
+                    .ok_or_else(|| {
+                        Error::tensor(
+                            &name,
+                            "split",
+                            format!("row {i}: split code {code} is not 0, 1 or 2"),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
-        let tasks: Vec<String> = serde_json::from_str(field("tasks")?)
-            .map_err(|e| Error::config(&name, format!("metadata `tasks`: {e}")))?;
+        let mut tasks: Vec<String> = match meta.get("tasks") {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| Error::config(&name, format!("metadata `tasks`: {e}")))?,
+            None => Vec::new(),
+        };
+        let mut label_keys: Vec<&str> = file
+            .keys()
+            .filter_map(|k| k.strip_prefix("label_"))
+            .filter(|task| !task.is_empty())
+            .collect();
+        label_keys.sort_unstable();
+        let unlisted: Vec<String> = label_keys
+            .iter()
+            .filter(|task| !tasks.iter().any(|t| t == *task))
+            .map(|task| task.to_string())
+            .collect();
+        if !unlisted.is_empty() {
+            if meta.contains_key("tasks") {
+                warnings.push(format!(
+                    "{name}: tensors label_{} are not in metadata `tasks`; read them as tasks",
+                    unlisted.join(", label_")
+                ));
+            }
+            tasks.extend(unlisted);
+        }
+        if tasks.is_empty() {
+            warnings.push(format!(
+                "{name}: no `label_<task>` tensor: the rows have no labels"
+            ));
+        }
         let mut labels = BTreeMap::new();
         for task in tasks {
-            let bytes = raw(&format!("label_{task}"), Dtype::I64)?;
-            let values = bytes
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .collect();
+            let key = format!("label_{task}");
+            let values = integers(&key)?;
+            if let Some((row, bad)) = values.iter().enumerate().find(|(_, l)| **l < -1) {
+                return Err(Error::tensor(
+                    &name,
+                    &key,
+                    format!("row {row}: label {bad} (labels are class ids, -1 for none)"),
+                ));
+            }
             labels.insert(task, values);
         }
         let class_names = match meta.get("class_names") {
@@ -199,7 +285,16 @@ impl Features {
                 .map_err(|e| Error::config(&name, format!("metadata `class_names`: {e}")))?,
             None => BTreeMap::new(),
         };
-        Ok(Features {
+        let clip_vision_width = match meta.get("clip_vision_width") {
+            Some(v) => v.trim().parse().map_err(|_| {
+                Error::config(
+                    &name,
+                    format!("metadata `clip_vision_width` is `{v}`, expected a whole number"),
+                )
+            })?,
+            None => 0,
+        };
+        let features = Features {
             image_dim,
             text_dim,
             image,
@@ -209,13 +304,35 @@ impl Features {
             class_names,
             names,
             clip_model: meta.get("clip_model").cloned().unwrap_or_default(),
-            clip_vision_width: meta
-                .get("clip_vision_width")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            clip_vision_width,
             preprocess: meta.get("preprocess").cloned().unwrap_or_default(),
-        })
+        };
+        Ok((features, warnings))
     }
+}
+
+/// Little-endian integers of any safetensors integer type, widened to i64 (`None` for other
+/// types; u64 values above i64::MAX saturate, and are then refused as out of range).
+fn decode_integers(bytes: &[u8], dtype: Dtype) -> Option<Vec<i64>> {
+    fn each<const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> i64) -> Vec<i64> {
+        bytes
+            .chunks_exact(N)
+            .map(|c| f(c.try_into().expect("chunk of N bytes")))
+            .collect()
+    }
+    Some(match dtype {
+        Dtype::U8 => bytes.iter().map(|&b| i64::from(b)).collect(),
+        Dtype::I8 => bytes.iter().map(|&b| i64::from(b as i8)).collect(),
+        Dtype::I16 => each(bytes, |b| i64::from(i16::from_le_bytes(b))),
+        Dtype::U16 => each(bytes, |b| i64::from(u16::from_le_bytes(b))),
+        Dtype::I32 => each(bytes, |b| i64::from(i32::from_le_bytes(b))),
+        Dtype::U32 => each(bytes, |b| i64::from(u32::from_le_bytes(b))),
+        Dtype::I64 => each(bytes, i64::from_le_bytes),
+        Dtype::U64 => each(bytes, |b| {
+            i64::try_from(u64::from_le_bytes(b)).unwrap_or(i64::MAX)
+        }),
+        _ => return None,
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {

@@ -5,6 +5,7 @@ pub mod file;
 #[cfg(feature = "native")]
 pub mod import;
 pub mod linear;
+pub mod result;
 pub mod sai;
 pub mod tasks;
 pub mod zero_shot;
