@@ -58,9 +58,10 @@ fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The smallest cosine over image_embeds, text_pooled and text_embeds against the folder model.
+/// The smallest cosine over image_embeds, text_pooled and text_embeds against the folder model,
+/// both on the fused f32 kernels (the folder model's own on flex).
 fn fidelity(quant: Quant) -> f64 {
-    fidelity_on(quant, Kernels::Float)
+    fidelity_on(quant, Kernels::Fused)
 }
 
 fn fidelity_on(quant: Quant, kernels: Kernels) -> f64 {

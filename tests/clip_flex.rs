@@ -3,22 +3,21 @@
 mod common;
 
 use burn::tensor::Device;
-use common::parity::{assert_within, model_diffs};
+use common::parity::{assert_within, model_diffs_on};
 use common::{Reference, fixtures, image_bytes, max_abs_diff};
+use memeclip::clip::Kernels;
 use memeclip::data::{DecodeLimits, PreprocessMode, decode_rgb};
 use memeclip::pipeline::ClipPipeline;
 
+/// Both models (QuickGELU and GELU) on both f32 kernels: memeclip's fused layers, the default
+/// on flex, and burn's own products.
 #[test]
-fn quick_gelu_model_matches_transformers() {
-    assert_within(&model_diffs("tiny-clip", "tiny", &Device::flex()), 1e-4);
-}
-
-#[test]
-fn gelu_model_matches_transformers() {
-    assert_within(
-        &model_diffs("tiny-clip-gelu", "gelu", &Device::flex()),
-        1e-4,
-    );
+fn both_models_on_both_f32_kernels_match_transformers() {
+    for kernels in [Kernels::Fused, Kernels::Float] {
+        for (model, key) in [("tiny-clip", "tiny"), ("tiny-clip-gelu", "gelu")] {
+            assert_within(&model_diffs_on(model, key, &Device::flex(), kernels), 1e-4);
+        }
+    }
 }
 
 #[test]

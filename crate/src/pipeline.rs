@@ -96,14 +96,24 @@ impl ClipFolder {
 }
 
 impl ClipPipeline {
+    /// The folder's CLIP on the fastest f32 kernels for `device`.
     pub fn from_folder(dir: &Path, mode: PreprocessMode, device: &Device) -> Result<Self> {
+        Self::from_folder_on(dir, mode, device, Kernels::float_for(device))
+    }
+
+    pub fn from_folder_on(
+        dir: &Path,
+        mode: PreprocessMode,
+        device: &Device,
+        kernels: Kernels,
+    ) -> Result<Self> {
         let folder = ClipFolder::open(dir, mode)?;
         let clip = Clip::load(
             &folder.config,
             &folder.weights,
             folder.tokenizer.eos_id(),
             device,
-            Kernels::Float,
+            kernels,
         )?;
         Ok(ClipPipeline {
             clip,

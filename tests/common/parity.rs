@@ -1,6 +1,7 @@
 //! CLIP outputs on one backend against transformers' CLIPModel.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use memeclip::clip::Kernels;
 use memeclip::data::PreprocessMode;
 use memeclip::pipeline::{ClipPipeline, rows};
 
@@ -14,9 +15,18 @@ pub struct Diffs {
 
 /// Feeds the reference pixel values (so only the model is compared) and the fixture texts.
 pub fn model_diffs(model: &str, key: &str, device: &Device) -> Diffs {
+    model_diffs_on(model, key, device, Kernels::float_for(device))
+}
+
+pub fn model_diffs_on(model: &str, key: &str, device: &Device, kernels: Kernels) -> Diffs {
     let reference = Reference::load();
-    let pipeline =
-        ClipPipeline::from_folder(&fixtures().join(model), PreprocessMode::Clip, device).unwrap();
+    let pipeline = ClipPipeline::from_folder_on(
+        &fixtures().join(model),
+        PreprocessMode::Clip,
+        device,
+        kernels,
+    )
+    .unwrap();
     let shape = reference.shape("pixels_clip_64");
     let pixels: Vec<f32> = reference.rows("pixels_clip_64").concat();
     let pixels = Tensor::<4>::from_data(
@@ -42,7 +52,7 @@ pub fn model_diffs(model: &str, key: &str, device: &Device) -> Diffs {
         ),
     };
     println!(
-        "{model}: max abs diff image_embeds {:e}, text_pooled {:e}, text_embeds {:e}",
+        "{model} on {kernels:?} kernels: max abs diff image_embeds {:e}, text_pooled {:e}, text_embeds {:e}",
         diffs.image_embeds, diffs.text_pooled, diffs.text_embeds
     );
     diffs

@@ -331,11 +331,11 @@ impl Bundle {
     }
 
     /// The fastest kernels on the CPU backend: int8 for a bundle whose weights are int8 or
-    /// coarser already, f32 for f16 and f32 bundles (their precision is the point of them).
+    /// coarser already, fused f32 for f16 and f32 bundles (their precision is the point of them).
     pub fn cpu_kernels(&self) -> Kernels {
         match self.header.quant {
             Quant::Int8 | Quant::Int4 => Kernels::Int8,
-            Quant::F16 | Quant::F32 => Kernels::Float,
+            Quant::F16 | Quant::F32 => Kernels::Fused,
         }
     }
 

@@ -23,9 +23,10 @@ pub struct Args {
     shape: String,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// How the transformer layers compute; int8 (the browser's CPU path) needs --backend flex
-    #[arg(long, value_enum, default_value = "float")]
-    kernels: Kernels,
+    /// How the transformer layers compute (default: fused on flex, float elsewhere); fused and
+    /// int8 (the browser's CPU path) need --backend flex
+    #[arg(long, value_enum)]
+    kernels: Option<Kernels>,
     /// Batch sizes to measure
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     batch: Vec<usize>,
@@ -53,24 +54,19 @@ pub fn run(args: Args) -> Result<()> {
         };
         return bench_training(&config, &device);
     }
+    let kernels = args.kernels.unwrap_or(Kernels::float_for(&device));
     let clip = match &args.clip {
         Some(dir) => {
             let folder = crate::pipeline::ClipFolder::open(dir, Default::default())?;
             let eos = folder.tokenizer.eos_id();
-            Clip::load(&folder.config, &folder.weights, eos, &device, args.kernels)?
+            Clip::load(&folder.config, &folder.weights, eos, &device, kernels)?
         }
         None => {
             let config = match args.shape.as_str() {
                 "vit-l-14" => ClipConfig::vit_l14(),
                 _ => ClipConfig::vit_b32(),
             };
-            Clip::load(
-                &config,
-                &RandomWeights { seed: 0 },
-                49407,
-                &device,
-                args.kernels,
-            )?
+            Clip::load(&config, &RandomWeights { seed: 0 }, 49407, &device, kernels)?
         }
     };
     if args.iters == 0 || args.batch.contains(&0) {
@@ -120,14 +116,24 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     bar.finish_and_clear();
+    let (cpu, isa) = cpu_description();
     let report = json!({
         "model": clip.config.name,
         "backend": format!("{:?}", args.backend).to_lowercase(),
+        "kernels": kernels.name(),
+        "cpu": cpu,
+        "isa": isa,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "iters": args.iters,
         "results": results,
     });
     if !args.json {
+        println!(
+            "{cpu} ({}), {} kernels, {} threads",
+            isa.join(" "),
+            kernels.name(),
+            report["threads"]
+        );
         println!(
             "{:<8} {:>5} {:>7} {:>11} {:>10}",
             "tower", "batch", "tokens", "median ms", "items/s"
@@ -246,4 +252,40 @@ fn bench_training(config: &ClipConfig, device: &burn::tensor::Device) -> Result<
                "head_parameters": trained.best.num_params()})
     );
     Ok(())
+}
+
+/// The CPU's model name and the vector instruction sets this binary's kernels can use on it, so
+/// that a figure says which machine it came from.
+fn cpu_description() -> (String, Vec<&'static str>) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    };
+    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    // AMX detection is not stable in std yet; Linux lists it among the flags.
+    let amx = field("flags").is_some_and(|f| f.split(' ').any(|flag| flag == "amx_int8"));
+    #[allow(unused_mut)]
+    let mut isa = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (name, present) in [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            (
+                "avx512vnni",
+                std::arch::is_x86_feature_detected!("avx512vnni"),
+            ),
+            ("avxvnni", std::arch::is_x86_feature_detected!("avxvnni")),
+            ("amx-int8", amx),
+        ] {
+            if present {
+                isa.push(name);
+            }
+        }
+    }
+    (model, isa)
 }

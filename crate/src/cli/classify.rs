@@ -40,10 +40,10 @@ pub struct Args {
     preprocess: PreprocessMode,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// How the bundle's transformer layers compute; int8 (the browser's CPU path) needs
-    /// --backend flex
-    #[arg(long, value_enum, default_value = "float", requires = "bundle")]
-    kernels: Kernels,
+    /// How the bundle's transformer layers compute (default: fused on flex, float elsewhere);
+    /// fused and int8 (the browser's CPU path) need --backend flex
+    #[arg(long, value_enum, requires = "bundle")]
+    kernels: Option<Kernels>,
     #[arg(long)]
     json: bool,
 }
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let bundle = Bundle::from_bytes(bytes, &path.display().to_string())?;
             (
-                bundle.pipeline(&device, args.kernels)?,
+                bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::float_for(&device)))?,
                 bundle.heads(&device)?,
             )
         }

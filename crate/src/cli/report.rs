@@ -27,9 +27,10 @@ pub struct Args {
     /// Text file, one text per line (default: built-in texts)
     #[arg(long)]
     texts: Option<PathBuf>,
-    /// How the bundle's transformer layers compute: int8 is what the browser's CPU path runs
-    #[arg(long, value_enum, default_value = "float")]
-    kernels: Kernels,
+    /// How the bundle's transformer layers compute (default: fused): int8 is what the
+    /// browser's CPU path runs
+    #[arg(long, value_enum)]
+    kernels: Option<Kernels>,
 }
 
 /// Cosine similarity of each pair of rows: (min, mean).
@@ -85,7 +86,7 @@ pub fn run(args: Args) -> Result<()> {
     let device = Device::flex();
     let bytes = std::fs::read(&args.bundle).map_err(|e| Error::io(&args.bundle, e))?;
     let bundle = Bundle::from_bytes(bytes, &args.bundle.display().to_string())?;
-    let quantized = bundle.pipeline(&device, args.kernels)?;
+    let quantized = bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::Fused))?;
     let reference = ClipPipeline::from_folder(&args.clip, quantized.preprocessor.mode, &device)?;
     let images = match &args.images {
         Some(dir) => {

@@ -10,6 +10,7 @@ use super::config::{Activation, TowerConfig};
 use super::weights::{Kernels, WeightLoader};
 use crate::error::{Error, Result};
 use crate::kernels::activation::quick_gelu;
+use crate::kernels::float::F32Matrix;
 use crate::kernels::int8::{Int8Matrix, quantize_weight_rows};
 
 pub struct Linear {
@@ -53,11 +54,33 @@ impl Linear {
 pub(super) enum KernelLinear {
     /// Boxed: a burn tensor is over half a kilobyte.
     Float(Box<Linear>),
-    Int8 {
-        weight: Int8Matrix,
+    /// On memeclip's own kernels over host memory (the CPU device only).
+    Host {
+        weight: HostWeight,
         bias: Option<Vec<f32>>,
         device: Device,
     },
+}
+
+pub(super) enum HostWeight {
+    Int8(Int8Matrix),
+    F32(F32Matrix),
+}
+
+impl HostWeight {
+    fn n(&self) -> usize {
+        match self {
+            HostWeight::Int8(w) => w.n(),
+            HostWeight::F32(w) => w.n(),
+        }
+    }
+
+    fn forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        match self {
+            HostWeight::Int8(w) => w.forward(x, m, bias),
+            HostWeight::F32(w) => w.forward(x, m, bias),
+        }
+    }
 }
 
 /// The matrix `key` (stored as `shape`, read as rows of `cols` values) as int8 codes and row
@@ -91,8 +114,8 @@ impl KernelLinear {
                 "int8 weights do not match their shape",
             )
         })?;
-        Ok(KernelLinear::Int8 {
-            weight,
+        Ok(KernelLinear::Host {
+            weight: HostWeight::Int8(weight),
             bias,
             device: w.device.clone(),
         })
@@ -115,21 +138,29 @@ impl KernelLinear {
             bias.extend(w.source.read(&format!("{prefix}.bias"), &[d_out])?);
         }
         let n = prefixes.len() * d_out;
-        match w.kernels {
-            Kernels::Float => {
-                // burn's [in, out] layout: the layers side by side within each input row.
-                let mut weight = vec![0.0; d_in * n];
-                for (i, prefix) in prefixes.iter().enumerate() {
-                    let part = w.linear_weight(&format!("{prefix}.weight"), d_in, d_out)?;
-                    for (row, values) in part.chunks(d_out).enumerate() {
-                        weight[row * n + i * d_out..][..d_out].copy_from_slice(values);
-                    }
+        // burn's [in, out] layout: the layers side by side within each input row.
+        let float_weight = || -> Result<Vec<f32>> {
+            let mut weight = vec![0.0; d_in * n];
+            for (i, prefix) in prefixes.iter().enumerate() {
+                let part = w.linear_weight(&format!("{prefix}.weight"), d_in, d_out)?;
+                for (row, values) in part.chunks(d_out).enumerate() {
+                    weight[row * n + i * d_out..][..d_out].copy_from_slice(values);
                 }
-                Ok(KernelLinear::Float(Box::new(Linear {
-                    weight: w.from_values(weight, [d_in, n]),
-                    bias: Some(w.from_values(bias, [n])),
-                })))
             }
+            Ok(weight)
+        };
+        match w.kernels {
+            Kernels::Float => Ok(KernelLinear::Float(Box::new(Linear {
+                weight: w.from_values(float_weight()?, [d_in, n]),
+                bias: Some(w.from_values(bias, [n])),
+            }))),
+            Kernels::Fused => Ok(KernelLinear::Host {
+                weight: HostWeight::F32(
+                    F32Matrix::new(float_weight()?, d_in, n).expect("[in, out] values"),
+                ),
+                bias: Some(bias),
+                device: w.device.clone(),
+            }),
             Kernels::Int8 => {
                 // PyTorch's [out, in] layout: the layers' rows one after another.
                 let (mut codes, mut scales) = (Vec::with_capacity(n * d_in), Vec::with_capacity(n));
@@ -158,15 +189,15 @@ impl KernelLinear {
                     None => y,
                 };
             }
-            KernelLinear::Int8 {
+            KernelLinear::Host {
                 weight,
                 bias,
                 device,
             } => (weight, bias, device),
         };
         let [batch, len, _] = x.dims();
-        // The loader allows int8 kernels on the CPU device only, where reading a tensor is a
-        // copy that cannot fail.
+        // The loader allows host kernels on the CPU device only, where reading a tensor cannot
+        // fail (and takes the buffer without a copy when nothing else holds it).
         let x = x
             .into_data()
             .try_into_vec::<f32>()

@@ -35,10 +35,11 @@ impl Clip {
         device: &Device,
         kernels: Kernels,
     ) -> Result<Self> {
-        if kernels == Kernels::Int8 && *device != Device::flex() {
-            return Err(Error::Backend(
-                "int8 kernels run on the CPU backend (flex) only".into(),
-            ));
+        if kernels.on_host() && *device != Device::flex() {
+            return Err(Error::Backend(format!(
+                "{} kernels run on the CPU backend (flex) only",
+                kernels.name()
+            )));
         }
         let w = WeightLoader {
             source,

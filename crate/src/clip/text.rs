@@ -73,7 +73,9 @@ impl TextTower {
             config: config.clone(),
             eos_token_id,
             token_embedding: match w.kernels {
-                Kernels::Float => TokenEmbedding::Float(Box::new(w.tensor(&key, shape)?)),
+                Kernels::Float | Kernels::Fused => {
+                    TokenEmbedding::Float(Box::new(w.tensor(&key, shape)?))
+                }
                 Kernels::Int8 => {
                     let (codes, scales) = int8_codes(w, &key, &shape, d)?;
                     TokenEmbedding::Int8 { codes, scales }

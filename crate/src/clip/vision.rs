@@ -35,7 +35,9 @@ impl VisionTower {
         let e = "vision_model.embeddings";
         let key = format!("{e}.patch_embedding.weight");
         let patches = match w.kernels {
-            Kernels::Float => PatchEmbedding::Conv(Box::new(w.tensor(&key, [d, 3, p, p])?)),
+            Kernels::Float | Kernels::Fused => {
+                PatchEmbedding::Conv(Box::new(w.tensor(&key, [d, 3, p, p])?))
+            }
             Kernels::Int8 => {
                 let codes = int8_codes(w, &key, &[d, 3, p, p], 3 * p * p)?;
                 PatchEmbedding::Linear(KernelLinear::int8(w, &key, codes, d, 3 * p * p, None)?)

@@ -29,10 +29,38 @@ pub trait WeightSource {
 pub enum Kernels {
     /// f32 weights and the device's matrix product.
     Float,
+    /// f32 weights on memeclip's own products over host memory, with the bias and QuickGELU
+    /// fused ([`crate::kernels::float`]). CPU device only; what native CLIP runs on there.
+    Fused,
     /// int8 weights and per-row quantized activations on the host ([`crate::kernels::int8`]):
     /// 2.5x faster than f32 in wasm. CPU device only: each product reads its input back
     /// synchronously, which WebGPU cannot do.
     Int8,
+}
+
+impl Kernels {
+    /// The fastest f32 kernels on `device`: the fused host products on the CPU backend,
+    /// the device's own products elsewhere.
+    pub fn float_for(device: &Device) -> Kernels {
+        if *device == Device::flex() {
+            Kernels::Fused
+        } else {
+            Kernels::Float
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Float => "float",
+            Kernels::Fused => "fused",
+            Kernels::Int8 => "int8",
+        }
+    }
+
+    /// Whether these kernels read activations back synchronously (the CPU device only).
+    pub fn on_host(self) -> bool {
+        self != Kernels::Float
+    }
 }
 
 /// The error every source gives when a stored shape is not the one the model needs.
