@@ -123,7 +123,8 @@ pub fn run(args: Args) -> Result<()> {
         "kernels": kernels.name(),
         "cpu": cpu,
         "isa": isa,
-        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        // The pool the products run on (RAYON_NUM_THREADS sets it).
+        "threads": rayon::current_num_threads(),
         "iters": args.iters,
         "results": results,
     });
@@ -266,6 +267,7 @@ fn cpu_description() -> (String, Vec<&'static str>) {
     };
     let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
     // AMX detection is not stable in std yet; Linux lists it among the flags.
+    #[cfg(target_arch = "x86_64")]
     let amx = field("flags").is_some_and(|f| f.split(' ').any(|flag| flag == "amx_int8"));
     #[allow(unused_mut)]
     let mut isa = Vec::new();

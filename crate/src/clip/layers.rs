@@ -77,10 +77,38 @@ impl HostWeight {
 
     fn forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
         match self {
-            HostWeight::Int8(w) => w.forward(x, m, bias),
+            HostWeight::Int8(w) => int8_on_threads(w, x, m, bias),
             HostWeight::F32(w) => w.forward(x, m, bias),
         }
     }
+}
+
+/// Int8 products below this many multiply-adds stay on one thread.
+#[cfg(feature = "native")]
+const INT8_THREADS_FROM: usize = 1 << 21;
+
+/// The int8 product with its rows split over the thread pool: each row is quantized and summed
+/// on its own, so the result is the single-threaded one bit for bit.
+#[cfg(feature = "native")]
+fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    if threads < 2 || m < 2 || m * w.n() * w.k() < INT8_THREADS_FROM {
+        return w.forward(x, m, bias);
+    }
+    // Whole tiles of four rows per block, about one block per thread.
+    let block = m.div_ceil(threads).next_multiple_of(4);
+    let parts: Vec<Vec<f32>> = x
+        .par_chunks(block * w.k())
+        .map(|rows| w.forward(rows, rows.len() / w.k(), bias))
+        .collect();
+    parts.concat()
+}
+
+/// The browser's module has no threads.
+#[cfg(not(feature = "native"))]
+fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    w.forward(x, m, bias)
 }
 
 /// The matrix `key` (stored as `shape`, read as rows of `cols` values) as int8 codes and row
@@ -321,5 +349,37 @@ impl Encoder {
             x = block.forward(x, self.heads, self.causal, self.activation);
         }
         x
+    }
+}
+
+#[cfg(all(test, feature = "native"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_rows_split_over_threads_give_the_single_thread_result() {
+        let (m, k, n) = (37, 512, 256);
+        assert!(m * k * n >= INT8_THREADS_FROM, "large enough to be split");
+        let weights: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 97.0)
+            .collect();
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 104_729 % 173) as f32 - 86.0) / 31.0)
+            .collect();
+        let bias: Vec<f32> = (0..n).map(|i| i as f32 / 64.0).collect();
+        let w = Int8Matrix::quantize(&weights, n, k).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias)));
+        let whole = w.forward(&x, m, Some(&bias));
+        assert_eq!(split.len(), m * n);
+        assert!(
+            split
+                .iter()
+                .zip(&whole)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
     }
 }

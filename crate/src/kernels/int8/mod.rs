@@ -31,12 +31,20 @@ enum Kernel {
     Simd128,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
 }
 
 impl Kernel {
     fn best() -> Self {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         return Kernel::Simd128;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return Kernel::Vnni;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             return Kernel::Avx2;
@@ -280,9 +288,11 @@ fn add_products(kernel: Kernel, tile: &Tile, out: &mut [f32], stride: usize) {
         Kernel::Portable => add_products_portable(tile, out, stride),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::add_products(tile, out, stride),
-        // SAFETY: `Kernel::best` picks Avx2 only where the CPU has it.
+        // SAFETY: `Kernel::best` (and the tests) pick these only where the CPU has them.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => unsafe { avx2::add_products(tile, out, stride) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Vnni => unsafe { vnni::add_products(tile, out, stride) },
     }
 }
 
@@ -310,6 +320,8 @@ mod simd128;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 #[cfg(test)]
 mod tests;

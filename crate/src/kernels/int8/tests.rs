@@ -53,19 +53,29 @@ fn matches_the_float_product_within_the_activation_rounding() {
 }
 
 #[test]
-fn the_native_simd_kernel_matches_the_portable_one_bit_for_bit() {
-    for (m, n, k) in [(7, 21, 1101), (50, 64, 768), (1, 1, 1)] {
-        let w = Int8Matrix::quantize(&values(n * k, 6), n, k).unwrap();
-        let x = values(m * k, 7);
-        let bias = values(n, 8);
-        let (a, b) = (
-            w.forward(&x, m, Some(&bias)),
-            w.forward_portable(&x, m, Some(&bias)),
-        );
-        assert!(
-            a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{m}x{n}x{k}"
-        );
+fn the_native_simd_kernels_match_the_portable_one_bit_for_bit() {
+    let mut kernels = vec![Kernel::best()];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            kernels.push(Kernel::Avx2);
+        }
+        println!("best kernel is VNNI: {}", Kernel::best() == Kernel::Vnni);
+    }
+    for kernel in kernels {
+        for (m, n, k) in [(7, 21, 1101), (50, 64, 768), (1, 1, 1)] {
+            let w = Int8Matrix::quantize(&values(n * k, 6), n, k).unwrap();
+            let x = values(m * k, 7);
+            let bias = values(n, 8);
+            let (a, b) = (
+                w.forward_on(kernel, &x, m, Some(&bias)),
+                w.forward_portable(&x, m, Some(&bias)),
+            );
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{m}x{n}x{k}"
+            );
+        }
     }
 }
 
