@@ -337,11 +337,14 @@ fn features_from_another_tool_evaluate_and_train() {
     let predicted: Vec<String> = std::fs::read_to_string(&predictions)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["predicted"].to_string())
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).unwrap();
+            row["predicted"].as_str().unwrap().to_string()
+        })
         .collect();
-    let want: Vec<String> = as_i64(&expected["test_predicted"])
+    let want: Vec<&str> = as_i64(&expected["test_predicted"])
         .iter()
-        .map(|&c| format!("\"{}\"", names[c as usize]))
+        .map(|&c| names[c as usize])
         .collect();
     assert_eq!(predicted, want);
 

@@ -39,10 +39,7 @@ pub fn run(args: Args) -> Result<()> {
             args.split
         ))
     })?;
-    let (features, warnings) = Features::load_with_warnings(&args.features)?;
-    for warning in &warnings {
-        eprintln!("memeclip: warning: {warning}");
-    }
+    let features = super::load_features(&args.features)?;
     let device = args.backend.device()?;
     let head_file = file::load(&args.head, &device)?;
     let info = &head_file.info;

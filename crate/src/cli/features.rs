@@ -83,9 +83,7 @@ pub fn run(args: Args) -> Result<()> {
             },
         )?,
     };
-    for warning in &dataset.warnings {
-        eprintln!("memeclip: warning: {warning}");
-    }
+    super::warn(&dataset.warnings);
     dataset.check(args.skip_bad)?;
     if dataset.rows.is_empty() {
         return Err(Error::Invalid("the dataset has no usable rows".into()));

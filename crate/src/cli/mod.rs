@@ -64,3 +64,17 @@ pub fn run() -> Result<()> {
         Command::BundleReport(args) => report::run(args),
     }
 }
+
+/// Prints what an input lacked but could be read without, one line each on stderr.
+fn warn(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("memeclip: warning: {warning}");
+    }
+}
+
+/// A features file, from memeclip or another tool, with a warning for each gap filled.
+fn load_features(path: &std::path::Path) -> Result<crate::data::features::Features> {
+    let (features, warnings) = crate::data::features::Features::load_with_warnings(path)?;
+    warn(&warnings);
+    Ok(features)
+}

@@ -86,7 +86,8 @@ pub fn run(args: Args) -> Result<()> {
     let device = Device::flex();
     let bytes = std::fs::read(&args.bundle).map_err(|e| Error::io(&args.bundle, e))?;
     let bundle = Bundle::from_bytes(bytes, &args.bundle.display().to_string())?;
-    let quantized = bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::Fused))?;
+    let quantized =
+        bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::float_for(&device)))?;
     let reference = ClipPipeline::from_folder(&args.clip, quantized.preprocessor.mode, &device)?;
     let images = match &args.images {
         Some(dir) => {

@@ -57,10 +57,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (features, warnings) = Features::load_with_warnings(&args.features)?;
-    for warning in &warnings {
-        eprintln!("memeclip: warning: {warning}");
-    }
+    let features = super::load_features(&args.features)?;
     let names = args
         .labels
         .clone()
