@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::backend::Backend;
-use crate::data::features::{Features, Split};
+use crate::data::features::Split;
 use crate::error::{Error, Result};
 use crate::head::file::{self, Head};
 use crate::train::metrics::{argmax, evaluate, softmax};
