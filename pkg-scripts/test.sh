@@ -12,6 +12,9 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR
 fi
 mkdir -p "$CARGO_TARGET_DIR"
+# The OCR model (PP-OCRv5 from its PyPI wheel), kept beside the builds; the Rust and browser
+# tests read it from MEMECLIP_OCR_DIR.
+export MEMECLIP_OCR_DIR="${MEMECLIP_OCR_DIR:-$(dirname "$CARGO_TARGET_DIR")/ppocrv5}"
 
 # Each stage prints how long it took, so a slow CI run shows where its time went.
 started=$SECONDS
@@ -23,6 +26,8 @@ stage() {
   return 0
 }
 
+stage "the OCR model (pkg-scripts/get-ocr.sh)"
+bash pkg-scripts/get-ocr.sh "$MEMECLIP_OCR_DIR"
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 stage "cargo clippy (native, all targets)"

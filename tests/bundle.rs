@@ -19,6 +19,7 @@ fn bundle_bytes(quant: Quant, heads: Vec<HeadFile>) -> Vec<u8> {
         tokenizer_json: String::from_utf8(folder.tokenizer_json.clone()).unwrap(),
         preprocess: folder.preprocessor.clone(),
         heads,
+        ocr: None,
     };
     write_bundle(&inputs, quant).unwrap()
 }

@@ -117,6 +117,7 @@ fn generic_csv_maps_named_labels_and_splits() {
     let columns = CsvColumns {
         image: "file".into(),
         text: "caption".into(),
+        text_required: true,
         label: "verdict".into(),
         split: Some("part".into()),
         labels: Some(vec!["ok".into(), "bad".into()]),

@@ -57,7 +57,8 @@ function bars(result) {
   const t = result.timings_ms;
   const meta = document.createElement('p');
   meta.className = 'meta';
-  meta.textContent = `preprocess ${t.preprocess.toFixed(0)} ms, image ${t.image.toFixed(0)} ms, text ${t.text.toFixed(0)} ms, heads ${t.head.toFixed(0)} ms`;
+  const ocr = t.ocr === undefined ? '' : `reading the text ${t.ocr.toFixed(0)} ms, `;
+  meta.textContent = `${ocr}preprocess ${t.preprocess.toFixed(0)} ms, image ${t.image.toFixed(0)} ms, text ${t.text.toFixed(0)} ms, heads ${t.head.toFixed(0)} ms`;
   box.append(meta);
   return box;
 }
@@ -76,7 +77,7 @@ function addMeme(file) {
   title.textContent = row.name;
   const text = document.createElement('input');
   text.type = 'text';
-  text.placeholder = "The meme's text (optional)";
+  text.placeholder = classifier.hasOcr ? 'Reading the text…' : "The meme's text (optional)";
   const out = document.createElement('div');
   out.className = 'out';
   body.append(title, text, out);
@@ -84,14 +85,19 @@ function addMeme(file) {
   $('results').prepend(card);
 
   let run = 0;
+  // Until the text is edited, the bundle's OCR reads it from the image (and fills the field).
+  let edited = false;
   const classify = async () => {
     const mine = ++run;
     out.textContent = 'Classifying…';
     try {
-      const result = await classifier.classify(file, text.value);
+      const result = await classifier.classify(file, edited ? text.value : undefined);
       if (document.body.dataset.ready !== classifier.backend) showBackend(); // the GPU was lost
       if (mine !== run) return;
-      row.text = text.value;
+      if (!edited) text.value = result.text;
+      text.placeholder = "The meme's text (optional)";
+      card.dataset.textSource = result.text_source;
+      row.text = result.text;
       row.result = result;
       out.replaceChildren(bars(result));
       card.dataset.done = 'true';
@@ -102,7 +108,11 @@ function addMeme(file) {
     }
   };
   let timer;
-  text.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(classify, 400); });
+  text.addEventListener('input', () => {
+    edited = true;
+    clearTimeout(timer);
+    timer = setTimeout(classify, 400);
+  });
   classify();
 }
 

@@ -6,6 +6,7 @@
 //! - [`pipeline`]: a Hugging Face CLIP folder loaded as one pipeline,
 //! - [`train`]: training the head on cached features, and the metrics,
 //! - [`bundle`]: the single-file web bundle and weight quantization,
+//! - [`ocr`]: the meme's text read from its pixels (PP-OCRv5 detector and recognizer),
 //! - [`kernels`]: hand-written CPU kernels (int8 matrix products),
 //! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up).
 
@@ -16,6 +17,7 @@ pub mod data;
 pub mod error;
 pub mod head;
 pub mod kernels;
+pub mod ocr;
 pub mod pipeline;
 #[cfg(feature = "native")]
 pub mod train;

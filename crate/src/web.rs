@@ -13,6 +13,8 @@ use crate::clip::Kernels;
 use crate::data::{DecodeLimits, decode_rgb};
 use crate::head::file::{Head, HeadFile};
 use crate::head::result::{TaskResult, TaskResults};
+use crate::ocr::Ocr;
+use crate::ocr::crop::Pixels;
 use crate::pipeline::ClipPipeline;
 
 unsafe extern "C" {
@@ -42,6 +44,10 @@ fn js_error(e: crate::Error) -> JsError {
 #[derive(Serialize)]
 struct Classification {
     tasks: TaskResults,
+    /// The text classified, and where it came from: `typed`, `ocr` (read from the image) or
+    /// `none` (no text given and a bundle without OCR).
+    text: String,
+    text_source: &'static str,
     timings_ms: BTreeMap<&'static str, f64>,
 }
 
@@ -49,7 +55,15 @@ struct Classification {
 pub struct WasmClassifier {
     pipeline: ClipPipeline,
     heads: Vec<HeadFile>,
+    ocr: Option<Ocr>,
     backend: &'static str,
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    // Maps become plain objects, as a JS caller expects.
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
 }
 
 fn load(
@@ -69,9 +83,11 @@ fn load(
     };
     let pipeline = bundle.pipeline(&device, kernels).map_err(js_error)?;
     let heads = bundle.heads(&device).map_err(js_error)?;
+    let ocr = bundle.ocr(&device).map_err(js_error)?;
     Ok(WasmClassifier {
         pipeline,
         heads,
+        ocr,
         backend,
     })
 }
@@ -129,9 +145,28 @@ impl WasmClassifier {
                 labels: &h.info.class_names,
             })
             .collect();
-        tasks
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| JsError::new(&e.to_string()))
+        to_js(&tasks)
+    }
+
+    /// Whether the bundle reads a meme's text itself (it holds an OCR model).
+    #[wasm_bindgen(getter, js_name = hasOcr)]
+    pub fn has_ocr(&self) -> bool {
+        self.ocr.is_some()
+    }
+
+    /// `{ text, lines: [{ text, confidence, box: [x0, y0, x1, y1] }] }` read from an image file.
+    #[wasm_bindgen(js_name = readText)]
+    pub async fn read_text(&self, image: Vec<u8>) -> Result<JsValue, JsError> {
+        let ocr = self
+            .ocr
+            .as_ref()
+            .ok_or_else(|| JsError::new("this bundle has no OCR model (export it with --ocr)"))?;
+        let decoded = decode_rgb(&image, "image", DecodeLimits::default()).map_err(js_error)?;
+        let read = ocr
+            .read(&Pixels::from_rgb(&decoded))
+            .await
+            .map_err(js_error)?;
+        to_js(&read)
     }
 
     /// `webgpu` or `cpu`: what actually runs.
@@ -140,16 +175,29 @@ impl WasmClassifier {
         self.backend.to_string()
     }
 
-    /// Per-task probabilities for one meme: the image file's bytes and its text.
-    pub async fn classify(&self, image: Vec<u8>, text: String) -> Result<JsValue, JsError> {
-        let (image, text) = (&image[..], &text[..]);
+    /// Per-task probabilities for one meme: the image file's bytes and its text; without a
+    /// text, the text is read from the image where the bundle has OCR.
+    pub async fn classify(&self, image: Vec<u8>, text: Option<String>) -> Result<JsValue, JsError> {
         let t0 = now_ms();
-        let decoded = decode_rgb(image, "image", DecodeLimits::default()).map_err(js_error)?;
+        let decoded = decode_rgb(&image, "image", DecodeLimits::default()).map_err(js_error)?;
+        let t_decoded = now_ms();
+        let (text, text_source) = match (text, &self.ocr) {
+            (Some(text), _) => (text, "typed"),
+            (None, Some(ocr)) => {
+                let read = ocr
+                    .read(&Pixels::from_rgb(&decoded))
+                    .await
+                    .map_err(js_error)?;
+                (read.text, "ocr")
+            }
+            (None, None) => (String::new(), "none"),
+        };
+        let t_ocr = now_ms();
         let pixels = self.pipeline.pixel_batch(&[decoded]).map_err(js_error)?;
         let t1 = now_ms();
         let image_embeds = self.pipeline.clip.encode_images(pixels).map_err(js_error)?;
         let t2 = now_ms();
-        let ids = self.pipeline.tokenizer.encode(text).map_err(js_error)?;
+        let ids = self.pipeline.tokenizer.encode(&text).map_err(js_error)?;
         let text_out = self.pipeline.clip.encode_texts(&[ids]).map_err(js_error)?;
         let t3 = now_ms();
         let mut tasks = TaskResults::default();
@@ -165,15 +213,20 @@ impl WasmClassifier {
             ));
         }
         let t4 = now_ms();
-        let timings_ms = BTreeMap::from([
-            ("preprocess", t1 - t0),
+        let mut timings_ms = BTreeMap::from([
+            ("preprocess", (t_decoded - t0) + (t1 - t_ocr)),
             ("image", t2 - t1),
             ("text", t3 - t2),
             ("head", t4 - t3),
         ]);
-        // Maps become plain objects, as a JS caller expects.
-        Classification { tasks, timings_ms }
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| JsError::new(&e.to_string()))
+        if text_source == "ocr" {
+            timings_ms.insert("ocr", t_ocr - t_decoded);
+        }
+        to_js(&Classification {
+            tasks,
+            text,
+            text_source,
+            timings_ms,
+        })
     }
 }

@@ -153,6 +153,7 @@ export class MemeClassifier {
       clf.backend = info.backend;
       clf.source = from;
       clf.tasks = info.tasks.map(({ name, labels }) => ({ name, labels }));
+      clf.hasOcr = info.hasOcr;
       if (info.backend === 'webgpu') clf.#reload = reload;
       return clf;
     } catch (error) {
@@ -161,19 +162,33 @@ export class MemeClassifier {
     }
   }
 
-  /** `{ tasks: { name: { labels, probs, predicted } }, timings_ms }` for one meme. */
-  async classify(image, text = '') {
+  /**
+   * `{ tasks: { name: { labels, probs, predicted } }, text, text_source, timings_ms }` for one
+   * meme. Without `text` (undefined or null) the text is read from the image when the bundle
+   * has OCR (`text_source: 'ocr'`, `timings_ms.ocr`); a given text is `'typed'`; no text and no
+   * OCR is `'none'` (classified with an empty text).
+   */
+  async classify(image, text) {
+    const given = text === undefined || text === null ? undefined : String(text);
+    return this.#withRetry(image, (bytes) => this.#call('classify', { bytes, text: given }, [bytes.buffer]));
+  }
+
+  /** `{ text, lines: [{ text, confidence, box: [x0, y0, x1, y1] }] }`: the image's text, read
+   * on the device (the bundle must have OCR: `clf.hasOcr`). */
+  async readText(image) {
+    return this.#withRetry(image, (bytes) => this.#call('readText', { bytes }, [bytes.buffer]));
+  }
+
+  /** Runs `op` on a copy of the image's bytes (the copy is transferred to the worker), once
+   * more on the CPU if the GPU was lost. */
+  async #withRetry(image, op) {
     const bytes = await toBytes(image);
-    const send = () => {
-      const copy = bytes.slice(); // transferred to the worker; the original stays for a retry
-      return this.#call('classify', { bytes: copy, text: String(text) }, [copy.buffer]);
-    };
     try {
-      return await send();
+      return await op(bytes.slice());
     } catch (error) {
       if (!(error instanceof WorkerLost) || !this.#reload) throw error;
       await this.#fallBackToCpu();
-      return send();
+      return op(bytes.slice());
     }
   }
 

@@ -28,11 +28,15 @@ const handlers = {
     if (backend === 'webgpu' && !(await hasWebGpu())) throw new Error('WebGPU is not available in this browser');
     const digest = await payloadSha256(bytes);
     classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes, digest) : WasmClassifier.loadCpu(bytes, digest);
-    return { backend: classifier.backend, tasks: classifier.tasks };
+    return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr };
   },
   async classify({ bytes, text }) {
     if (!classifier) throw new Error('no model loaded');
-    return classifier.classify(bytes, text);
+    return classifier.classify(bytes, text ?? undefined);
+  },
+  async readText({ bytes }) {
+    if (!classifier) throw new Error('no model loaded');
+    return classifier.readText(bytes);
   },
 };
 

@@ -1,6 +1,9 @@
 //! The web bundle: one file with the CLIP config, preprocessing, tokenizer, quantized CLIP
 //! weights and every task head, checked by a SHA-256 of its payload.
 //!
+//! An OCR model ([`crate::ocr`]) may ride along: its parameters as tensors under `ocr/`, its
+//! dictionary in the header; a bundle without one still classifies, with typed text only.
+//!
 //! Layout: `MEMECLIP` (8 bytes), format version (u32 LE), header length (u64 LE), the JSON
 //! [`Header`], then the payload: every tensor's encoded bytes at the offsets the header gives.
 //! A bundle is validated whole (magic, version, lengths, hash, every tensor's shape and size)
@@ -21,10 +24,13 @@ use crate::data::{ClipTokenizer, Preprocessor};
 use crate::error::{Error, Result};
 use crate::head::file::{Head, HeadFile, HeadInfo, NamedTensors, memeclip_from, memeclip_tensors};
 use crate::head::zero_shot::ZeroShotHead;
+use crate::ocr::Ocr;
+use crate::ocr::ctc::Dictionary;
 use crate::pipeline::ClipPipeline;
 use quant::{Quant, decode, encode, encoded_len};
 
 pub const MAGIC: &[u8; 8] = b"MEMECLIP";
+const OCR_PREFIX: &str = "ocr/";
 pub const VERSION: u32 = 1;
 const PREAMBLE: usize = 8 + 4 + 8;
 
@@ -58,14 +64,32 @@ pub struct Header {
     /// The quantization asked for; each tensor's own encoding is in `tensors`.
     pub quant: Quant,
     pub tasks: Vec<TaskEntry>,
+    /// The OCR model's dictionary, where the bundle holds one (its weights are `ocr/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr: Option<OcrEntry>,
     pub tensors: Vec<TensorEntry>,
     pub payload_len: usize,
     pub payload_sha256: String,
 }
 
-/// How a tensor is stored: heads, biases, LayerNorms, position and class embeddings stay f32;
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OcrEntry {
+    /// The recognizer's `dict.txt`, verbatim.
+    pub dictionary: String,
+}
+
+/// How a tensor is stored: OCR weights f16 (f32 in an f32 bundle); heads, biases, LayerNorms, position and class embeddings stay f32;
 /// matrices (linear weights, the token embedding, the patch convolution) take `quant`.
 fn encoding_for(name: &str, shape: &[usize], quant: Quant) -> Quant {
+    if name.starts_with(OCR_PREFIX) {
+        // Measured (tests/ocr.rs): with int8 OCR weights a line's text changes; f16 reads the
+        // same text as f32 at half its size.
+        return if quant == Quant::F32 {
+            Quant::F32
+        } else {
+            Quant::F16
+        };
+    }
     let matrix =
         shape.len() >= 2 && !name.contains("position_embedding") && !name.starts_with("heads/");
     if matrix { quant } else { Quant::F32 }
@@ -108,6 +132,8 @@ pub struct BundleInputs<'a> {
     pub tokenizer_json: String,
     pub preprocess: Preprocessor,
     pub heads: Vec<HeadFile>,
+    /// An OCR model's detector and recognizer weights and dictionary text.
+    pub ocr: Option<(&'a dyn WeightSource, &'a dyn WeightSource, String)>,
 }
 
 /// Writes a bundle; the heads are stored unquantized whatever `quant` is.
@@ -130,6 +156,15 @@ pub fn write_bundle(inputs: &BundleInputs, quant: Quant) -> Result<Vec<u8>> {
         Kernels::Float,
     )?;
     let mut tensors = recorder.seen.into_inner();
+    let ocr = match &inputs.ocr {
+        None => None,
+        Some((det, rec, dictionary)) => {
+            tensors.extend(ocr_tensors(*det, *rec, dictionary)?);
+            Some(OcrEntry {
+                dictionary: dictionary.clone(),
+            })
+        }
+    };
     let mut tasks = Vec::new();
     for head_file in &inputs.heads {
         let task = &head_file.info.task;
@@ -202,6 +237,7 @@ pub fn write_bundle(inputs: &BundleInputs, quant: Quant) -> Result<Vec<u8>> {
         tokenizer: inputs.tokenizer_json.clone(),
         quant,
         tasks,
+        ocr,
         tensors: entries,
         payload_len: payload.len(),
         payload_sha256: hex(&Sha256::digest(&payload)),
@@ -214,6 +250,32 @@ pub fn write_bundle(inputs: &BundleInputs, quant: Quant) -> Result<Vec<u8>> {
     out.extend(header);
     out.extend(payload);
     Ok(out)
+}
+
+/// The OCR parameters a load reads, under `ocr/`.
+fn ocr_tensors(
+    det: &dyn WeightSource,
+    rec: &dyn WeightSource,
+    dictionary: &str,
+) -> Result<NamedTensors> {
+    let dict = Dictionary::parse(dictionary, "dict.txt")?;
+    let (det, rec) = (
+        Recorder {
+            inner: det,
+            seen: RefCell::new(Vec::new()),
+        },
+        Recorder {
+            inner: rec,
+            seen: RefCell::new(Vec::new()),
+        },
+    );
+    Ocr::load(&det, &rec, dict, &Device::flex())?;
+    let mut tensors = det.seen.into_inner();
+    tensors.extend(rec.seen.into_inner());
+    Ok(tensors
+        .into_iter()
+        .map(|(k, s, v)| (format!("{OCR_PREFIX}{k}"), s, v))
+        .collect())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -339,6 +401,24 @@ impl Bundle {
         }
     }
 
+    /// Whether the bundle can read a meme's text itself.
+    pub fn has_ocr(&self) -> bool {
+        self.header.ocr.is_some()
+    }
+
+    /// The bundle's OCR model on `device`, where it holds one.
+    pub fn ocr(&self, device: &Device) -> Result<Option<Ocr>> {
+        let Some(entry) = &self.header.ocr else {
+            return Ok(None);
+        };
+        let dict = Dictionary::parse(&entry.dictionary, &format!("{}: dictionary", self.name))?;
+        let source = Prefixed {
+            bundle: self,
+            prefix: OCR_PREFIX.to_string(),
+        };
+        Ocr::load(&source, &source, dict, device).map(Some)
+    }
+
     /// Every task head, in the bundle's order.
     pub fn heads(&self, device: &Device) -> Result<Vec<HeadFile>> {
         let mut out = Vec::new();
@@ -412,12 +492,14 @@ impl Bundle {
         Ok(out)
     }
 
-    /// Bytes per part: header, CLIP vision, CLIP text, heads.
+    /// Bytes per part: header, CLIP vision, CLIP text, heads, OCR.
     pub fn part_sizes(&self) -> BTreeMap<String, usize> {
         let mut sizes = BTreeMap::from([("header".to_string(), self.payload_start)]);
         for t in &self.header.tensors {
             let part = if t.name.starts_with("heads/") {
                 "heads"
+            } else if t.name.starts_with(OCR_PREFIX) {
+                "ocr"
             } else if t.name.starts_with("vision_model") || t.name.starts_with("visual_projection")
             {
                 "vision"

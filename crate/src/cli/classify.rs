@@ -11,6 +11,8 @@ use crate::head::file::{self, Head, HeadFile, HeadInfo};
 use crate::head::result::{TaskResult, TaskResults, check_unique_tasks};
 use crate::head::tasks::{TASKS, class_names};
 use crate::head::zero_shot::ZeroShotHead;
+use crate::ocr::Ocr;
+use crate::ocr::crop::Pixels;
 use crate::pipeline::{ClipPipeline, rows};
 
 #[derive(clap::Args)]
@@ -33,9 +35,13 @@ pub struct Args {
     /// The meme image
     #[arg(long)]
     image: PathBuf,
-    /// The meme's text
-    #[arg(long, default_value = "")]
-    text: String,
+    /// The meme's text; without it the text is read from the image (with the bundle's OCR
+    /// or --ocr)
+    #[arg(long)]
+    text: Option<String>,
+    /// OCR model folder (pkg-scripts/get-ocr.sh) for reading the text when --text is absent
+    #[arg(long)]
+    ocr: Option<PathBuf>,
     #[arg(long, default_value = "memeclip")]
     preprocess: PreprocessMode,
     #[arg(long, value_enum, default_value = "flex")]
@@ -56,21 +62,28 @@ pub fn run(args: Args) -> Result<()> {
         DecodeLimits::default(),
     )?;
     let device = args.backend.device()?;
-    let (pipeline, bundled) = match (&args.clip, &args.bundle) {
+    let (pipeline, bundled, bundled_ocr) = match (&args.clip, &args.bundle) {
         (Some(dir), _) => (
             ClipPipeline::from_folder(dir, args.preprocess, &device)?,
             Vec::new(),
+            None,
         ),
         (None, Some(path)) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let bundle = Bundle::from_bytes(bytes, &path.display().to_string())?;
+            let ocr = match (&args.text, &args.ocr) {
+                (None, None) => bundle.ocr(&device)?,
+                _ => None,
+            };
             (
                 bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::float_for(&device)))?,
                 bundle.heads(&device)?,
+                ocr,
             )
         }
         (None, None) => unreachable!("clap requires --clip or --bundle"),
     };
+    let (text, text_source) = meme_text(&args, &image, bundled_ocr, &device)?;
     let zero_shot = |task: &str, names: Vec<String>| -> Result<HeadFile> {
         let head = ZeroShotHead::from_class_names(
             &pipeline.clip,
@@ -107,14 +120,14 @@ pub fn run(args: Args) -> Result<()> {
     let image_embeds = pipeline
         .clip
         .encode_images(pipeline.pixel_batch(&[image])?)?;
-    let text = pipeline
+    let text_out = pipeline
         .clip
-        .encode_texts(&[pipeline.tokenizer.encode(&args.text)?])?;
+        .encode_texts(&[pipeline.tokenizer.encode(&text)?])?;
     let mut results = TaskResults::default();
     for head_file in &heads {
         let logits = match &head_file.head {
-            Head::MemeClip(head) => head.forward(image_embeds.clone(), text.pooled.clone()),
-            Head::ZeroShot(head) => head.forward(image_embeds.clone(), text.embeds.clone()),
+            Head::MemeClip(head) => head.forward(image_embeds.clone(), text_out.pooled.clone()),
+            Head::ZeroShot(head) => head.forward(image_embeds.clone(), text_out.embeds.clone()),
         };
         let logits = rows(logits)?.remove(0);
         results.0.push((
@@ -128,11 +141,13 @@ pub fn run(args: Args) -> Result<()> {
         struct Output<'a> {
             image: &'a std::path::Path,
             text: &'a str,
+            text_source: &'a str,
             tasks: &'a TaskResults,
         }
         let output = Output {
             image: &args.image,
-            text: &args.text,
+            text: &text,
+            text_source,
             tasks: &results,
         };
         println!(
@@ -141,6 +156,9 @@ pub fn run(args: Args) -> Result<()> {
         );
         return Ok(());
     }
+    if text_source == "ocr" {
+        println!("text (read from the image): {text:?}");
+    }
     for (task, r) in &results.0 {
         println!("{task} ({}): {}", r.kind, r.predicted);
         for (label, p) in r.labels.iter().zip(&r.probs) {
@@ -148,4 +166,32 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The meme's text and where it came from: `typed` (--text), `ocr` (read from the image), or
+/// `none` (no text given and no OCR model to read it with: classified with empty text).
+fn meme_text(
+    args: &Args,
+    image: &image::RgbImage,
+    bundled: Option<Ocr>,
+    device: &burn::tensor::Device,
+) -> Result<(String, &'static str)> {
+    if let Some(text) = &args.text {
+        return Ok((text.clone(), "typed"));
+    }
+    let ocr = match (&args.ocr, bundled) {
+        (Some(dir), _) => Some(Ocr::from_folder(dir, device)?),
+        (None, ocr) => ocr,
+    };
+    match ocr {
+        Some(ocr) => Ok((ocr.read_blocking(&Pixels::from_rgb(image))?.text, "ocr")),
+        None => {
+            super::warn(
+                &["no --text and no OCR model (a bundle with OCR, or --ocr): \
+                           classifying with empty text"
+                    .to_string()],
+            );
+            Ok((String::new(), "none"))
+        }
+    }
 }

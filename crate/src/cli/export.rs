@@ -36,6 +36,9 @@ pub struct Args {
     /// Weight quantization of the CLIP towers (heads stay f32)
     #[arg(long, value_enum)]
     quant: Quant,
+    /// OCR model folder (pkg-scripts/get-ocr.sh) to include, so the bundle reads memes' text
+    #[arg(long)]
+    ocr: Option<PathBuf>,
     /// Image preprocessing the page will use
     #[arg(long, default_value = "memeclip")]
     preprocess: PreprocessMode,
@@ -135,6 +138,15 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     }
+    let ocr = match &args.ocr {
+        Some(dir) => {
+            let (det, rec, _) = crate::ocr::pipeline::read_folder(dir)?;
+            let path = dir.join(crate::ocr::DICT_FILE);
+            let dict = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            Some((det, rec, dict))
+        }
+        None => None,
+    };
     let tokenizer_json = String::from_utf8(tokenizer_json)
         .map_err(|_| Error::Invalid("tokenizer.json is not UTF-8".into()))?;
     let bytes = write_bundle(
@@ -144,6 +156,9 @@ pub fn run(args: Args) -> Result<()> {
             tokenizer_json,
             preprocess,
             heads,
+            ocr: ocr
+                .as_ref()
+                .map(|(d, r, t)| (d as &dyn WeightSource, r as &dyn WeightSource, t.clone())),
         },
         args.quant,
     )?;
@@ -160,7 +175,7 @@ pub fn run(args: Args) -> Result<()> {
     println!(
         "{}",
         json!({"out": args.out, "quant": args.quant, "bytes": bundle.part_sizes().values().sum::<usize>(),
-               "parts": bundle.part_sizes(), "tasks": tasks, "sha256": bundle.header.payload_sha256})
+               "parts": bundle.part_sizes(), "tasks": tasks, "ocr": bundle.has_ocr(), "sha256": bundle.header.payload_sha256})
     );
     Ok(())
 }

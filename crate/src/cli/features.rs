@@ -12,6 +12,8 @@ use crate::data::datasets::{self, BadRow, CsvColumns, Dataset};
 use crate::data::features::Features;
 use crate::data::{DecodeLimits, PreprocessMode, decode_rgb};
 use crate::error::{Error, Result};
+use crate::ocr::Ocr;
+use crate::ocr::crop::Pixels;
 use crate::pipeline::ClipPipeline;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -59,6 +61,10 @@ pub struct Args {
     /// Memes per forward pass
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// OCR model folder (pkg-scripts/get-ocr.sh): empty texts are read from the images (a csv
+    /// dataset may then lack the text column)
+    #[arg(long)]
+    ocr: Option<PathBuf>,
     /// Skip bad rows (listed in the summary) instead of stopping before any work
     #[arg(long)]
     skip_bad: bool,
@@ -77,6 +83,7 @@ pub fn run(args: Args) -> Result<()> {
             &CsvColumns {
                 image: args.image_column.clone(),
                 text: args.text_column.clone(),
+                text_required: args.ocr.is_none(),
                 label: args.label_column.clone(),
                 split: args.split_column.clone(),
                 labels: args.labels.clone(),
@@ -90,8 +97,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let device = args.backend.device()?;
     let pipeline = ClipPipeline::from_folder(&args.clip, args.preprocess, &device)?;
+    let ocr = args
+        .ocr
+        .as_ref()
+        .map(|dir| Ocr::from_folder(dir, &device))
+        .transpose()?;
     let work = args.out.with_extension("partial.d");
-    let fingerprint = fingerprint(&dataset, &pipeline, args.preprocess);
+    let fingerprint = fingerprint(&dataset, &pipeline, args.preprocess, ocr.is_some());
     prepare_work_dir(&work, &fingerprint)?;
 
     let bar = ProgressBar::new(dataset.rows.len() as u64).with_style(
@@ -105,7 +117,8 @@ pub fn run(args: Args) -> Result<()> {
         let chunk = match Features::load(&path) {
             Ok(done) => done,
             Err(_) => {
-                let chunk = encode_chunk(&pipeline, &dataset, rows, &args, &mut skipped, &bar)?;
+                let models = (&pipeline, ocr.as_ref());
+                let chunk = encode_chunk(models, &dataset, rows, &args, &mut skipped, &bar)?;
                 chunk.save(&path)?;
                 chunk
             }
@@ -126,10 +139,16 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// What the chunks in the work folder must have been made from to be reused.
-fn fingerprint(dataset: &Dataset, pipeline: &ClipPipeline, mode: PreprocessMode) -> String {
+fn fingerprint(
+    dataset: &Dataset,
+    pipeline: &ClipPipeline,
+    mode: PreprocessMode,
+    ocr: bool,
+) -> String {
     let names: Vec<&str> = dataset.rows.iter().map(|r| r.name.as_str()).collect();
-    json!({"names": names, "clip": pipeline.clip.config, "preprocess": mode, "chunk": CHUNK})
-        .to_string()
+    json!({"names": names, "clip": pipeline.clip.config, "preprocess": mode, "chunk": CHUNK,
+           "ocr": ocr})
+    .to_string()
 }
 
 fn prepare_work_dir(work: &Path, fingerprint: &str) -> Result<()> {
@@ -149,7 +168,7 @@ fn prepare_work_dir(work: &Path, fingerprint: &str) -> Result<()> {
 }
 
 fn encode_chunk(
-    pipeline: &ClipPipeline,
+    (pipeline, ocr): (&ClipPipeline, Option<&Ocr>),
     dataset: &Dataset,
     rows: &[datasets::Row],
     args: &Args,
@@ -158,6 +177,7 @@ fn encode_chunk(
 ) -> Result<Features> {
     let mut kept = Vec::new();
     let mut images = Vec::new();
+    let mut texts = Vec::new();
     for row in rows {
         let decoded = std::fs::read(&row.image)
             .map_err(|e| Error::io(&row.image, e))
@@ -170,8 +190,15 @@ fn encode_chunk(
             });
         match decoded {
             Ok(image) => {
+                let text = match ocr {
+                    Some(ocr) if row.text.is_empty() => {
+                        ocr.read_blocking(&Pixels::from_rgb(&image))?.text
+                    }
+                    _ => row.text.clone(),
+                };
                 kept.push(row);
                 images.push(image);
+                texts.push(text);
             }
             Err(e) if args.skip_bad => skipped.push(BadRow {
                 origin: row.origin.clone(),
@@ -187,18 +214,15 @@ fn encode_chunk(
     }
     let mut image_features = Vec::new();
     let mut text_features = Vec::new();
-    for (batch_rows, batch_images) in kept
-        .chunks(args.batch.max(1))
-        .zip(images.chunks(args.batch.max(1)))
-    {
+    let batch = args.batch.max(1);
+    for (batch_images, batch_texts) in images.chunks(batch).zip(texts.chunks(batch)) {
         for row in pipeline.embed_images(batch_images)? {
             image_features.extend(row);
         }
-        let texts: Vec<String> = batch_rows.iter().map(|r| r.text.clone()).collect();
-        for row in pipeline.embed_texts(&texts)?.text_pooled {
+        for row in pipeline.embed_texts(batch_texts)?.text_pooled {
             text_features.extend(row);
         }
-        bar.inc(batch_rows.len() as u64);
+        bar.inc(batch_images.len() as u64);
     }
     let config = &pipeline.clip.config;
     let mut labels = BTreeMap::new();

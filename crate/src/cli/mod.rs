@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod features;
 mod import;
+mod ocr;
 mod report;
 mod tokenize;
 mod train;
@@ -46,6 +47,8 @@ enum Command {
     ImportMemeclip(import::Args),
     /// Write the single-file web bundle: CLIP (quantized), tokenizer and task heads
     ExportWeb(export::Args),
+    /// Read the text of meme images (PP-OCRv5 on burn)
+    Ocr(ocr::Args),
     /// Compare a bundle's outputs with the f32 model's, and list its size per part
     BundleReport(report::Args),
 }
@@ -62,6 +65,7 @@ pub fn run() -> Result<()> {
         Command::ImportMemeclip(args) => import::run(args),
         Command::ExportWeb(args) => export::run(args),
         Command::BundleReport(args) => report::run(args),
+        Command::Ocr(args) => ocr::run(args),
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Dataset {
 pub struct CsvColumns {
     pub image: String,
     pub text: String,
+    /// Whether a CSV without the text column is refused; where the texts will be read from the
+    /// images (OCR), its absence is a warning and every text starts empty.
+    pub text_required: bool,
     pub label: String,
     /// Without one, rows are split 80/10/10 by position (every 10th row val, the next test).
     pub split: Option<String>,
@@ -297,7 +300,11 @@ pub fn generic_csv(path: &Path, images: &Path, columns: &CsvColumns) -> Result<D
         .map_err(|e| Error::config(path.display().to_string(), e.to_string()))?
         .clone();
     let image_c = column(&headers, &columns.image, path)?;
-    let text_c = column(&headers, &columns.text, path)?;
+    let text_c = match column(&headers, &columns.text, path) {
+        Ok(c) => Some(c),
+        Err(e) if columns.text_required => return Err(e),
+        Err(_) => None,
+    };
     let label_c = column(&headers, &columns.label, path)?;
     let split_c = columns
         .split
@@ -334,7 +341,14 @@ pub fn generic_csv(path: &Path, images: &Path, columns: &CsvColumns) -> Result<D
         class_names: vec![class_names.clone()],
         rows: vec![],
         bad: vec![],
-        warnings: vec![],
+        warnings: match text_c {
+            Some(_) => vec![],
+            None => vec![format!(
+                "{}: no column `{}`: every text is read from its image",
+                path.display(),
+                columns.text
+            )],
+        },
     };
     for (index, record) in records.into_iter().enumerate() {
         let record = match record {
@@ -379,7 +393,7 @@ pub fn generic_csv(path: &Path, images: &Path, columns: &CsvColumns) -> Result<D
                 _ => Split::Train,
             }),
         };
-        let text = record[text_c].trim().to_string();
+        let text = text_c.map_or(String::new(), |c| record[c].trim().to_string());
         push_row(
             &mut data,
             origin,

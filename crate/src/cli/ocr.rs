@@ -1,0 +1,68 @@
+//! `memeclip ocr`: the text of meme images, read with PP-OCRv5 on burn.
+
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::Backend;
+use crate::data::{DecodeLimits, decode_rgb};
+use crate::error::{Error, Result};
+use crate::ocr::Ocr;
+use crate::ocr::crop::Pixels;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// OCR model folder (det.onnx, rec.onnx, dict.txt; pkg-scripts/get-ocr.sh writes one)
+    #[arg(long)]
+    ocr: PathBuf,
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// One JSON object per image and line, in input order:
+    /// {"image", "text", "lines": [{"text", "confidence", "box": [x0, y0, x1, y1]}]}
+    #[arg(long)]
+    json: bool,
+    /// Images to read
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+/// Decodes one image file as the OCR's pixels.
+pub(super) fn read_image(path: &Path) -> Result<Pixels> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let rgb = decode_rgb(&bytes, &path.display().to_string(), DecodeLimits::default())?;
+    Ok(Pixels::from_rgb(&rgb))
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let device = args.backend.device()?;
+    let ocr = Ocr::from_folder(&args.ocr, &device)?;
+    let bar = ProgressBar::new(args.images.len() as u64).with_style(
+        ProgressStyle::with_template("reading {bar:30} {pos}/{len} images [{elapsed} < {eta}]")
+            .expect("valid template"),
+    );
+    if args.images.len() < 2 {
+        bar.finish_and_clear();
+    }
+    for path in &args.images {
+        let read = ocr.read_blocking(&read_image(path)?)?;
+        bar.inc(1);
+        if args.json {
+            #[derive(serde::Serialize)]
+            struct Output<'a> {
+                image: &'a Path,
+                #[serde(flatten)]
+                read: &'a crate::ocr::OcrText,
+            }
+            let line = serde_json::to_string(&Output {
+                image: path,
+                read: &read,
+            })
+            .expect("OCR results serialize");
+            bar.suspend(|| println!("{line}"));
+        } else {
+            bar.suspend(|| println!("{}: {}", path.display(), read.text));
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
