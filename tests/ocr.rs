@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use memeclip::backend::Backend;
 use memeclip::bundle::quant::Quant;
 use memeclip::bundle::{Bundle, BundleInputs, write_bundle};
+use memeclip::clip::WeightSource;
 use memeclip::data::PreprocessMode;
 use memeclip::data::{DecodeLimits, decode_rgb};
 use memeclip::ocr::crop::Pixels;
@@ -199,26 +200,39 @@ fn wgpu_matches_onnxruntime() {
     check_against_reference(&device, 1e-3, 1e-3);
 }
 
+/// A bundle of the tiny test CLIP, no heads, with `ocr` if given.
+fn tiny_bundle(
+    folder: &ClipFolder,
+    quant: Quant,
+    ocr: Option<(&dyn WeightSource, &dyn WeightSource, String)>,
+) -> Bundle {
+    let inputs = BundleInputs {
+        config: &folder.config,
+        weights: &folder.weights,
+        tokenizer_json: String::from_utf8(folder.tokenizer_json.clone()).unwrap(),
+        preprocess: folder.preprocessor.clone(),
+        heads: Vec::new(),
+        ocr,
+    };
+    Bundle::from_bytes(write_bundle(&inputs, quant).unwrap(), "test").unwrap()
+}
+
 /// The bundle's OCR (f16 in any quantized bundle: int8 changed a line's text) reads what the
 /// f32 model reads; prints how far its detection maps move.
 #[test]
 fn bundled_ocr_reads_the_same_text() {
     let folder = ClipFolder::open(&common::tiny_clip(), PreprocessMode::Clip).unwrap();
-    let (det, rec, _) = read_folder(&ocr_dir()).unwrap();
-    let dict = std::fs::read_to_string(ocr_dir().join("dict.txt")).unwrap();
+    let (det, rec, dict) = read_folder(&ocr_dir()).unwrap();
     let device = Device::flex();
     let f32_ocr = Ocr::from_folder(&ocr_dir(), &device).unwrap();
     let reference = Reference::load();
     for quant in [Quant::Int8, Quant::F16] {
-        let inputs = BundleInputs {
-            config: &folder.config,
-            weights: &folder.weights,
-            tokenizer_json: String::from_utf8(folder.tokenizer_json.clone()).unwrap(),
-            preprocess: folder.preprocessor.clone(),
-            heads: Vec::new(),
-            ocr: Some((&det, &rec, dict.clone())),
-        };
-        let bundle = Bundle::from_bytes(write_bundle(&inputs, quant).unwrap(), "test").unwrap();
+        let ocr = Some((
+            &det as &dyn WeightSource,
+            &rec as &dyn WeightSource,
+            dict.clone(),
+        ));
+        let bundle = tiny_bundle(&folder, quant, ocr);
         assert!(
             bundle
                 .header
@@ -244,15 +258,7 @@ fn bundled_ocr_reads_the_same_text() {
         );
     }
     // Without --ocr a bundle says it has none.
-    let inputs = BundleInputs {
-        config: &folder.config,
-        weights: &folder.weights,
-        tokenizer_json: String::from_utf8(folder.tokenizer_json.clone()).unwrap(),
-        preprocess: folder.preprocessor.clone(),
-        heads: Vec::new(),
-        ocr: None,
-    };
-    let bundle = Bundle::from_bytes(write_bundle(&inputs, Quant::Int8).unwrap(), "test").unwrap();
+    let bundle = tiny_bundle(&folder, Quant::Int8, None);
     assert!(!bundle.has_ocr());
     assert!(bundle.ocr(&device).unwrap().is_none());
 }
@@ -271,13 +277,17 @@ fn odd_images_give_no_text_and_no_error() {
     }
 }
 
+fn load_error(dir: &std::path::Path) -> String {
+    Ocr::from_folder(dir, &Device::flex())
+        .err()
+        .expect("the folder must be refused")
+        .to_string()
+}
+
 #[test]
 fn a_folder_without_the_model_names_the_missing_file() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Ocr::from_folder(dir.path(), &Device::flex())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_error(dir.path());
     assert!(
         err.contains("det.onnx") && err.contains("no such file"),
         "{err}"
@@ -285,17 +295,11 @@ fn a_folder_without_the_model_names_the_missing_file() {
     std::fs::write(dir.path().join("det.onnx"), b"not protobuf at all").unwrap();
     std::fs::copy(ocr_dir().join("rec.onnx"), dir.path().join("rec.onnx")).unwrap();
     std::fs::copy(ocr_dir().join("dict.txt"), dir.path().join("dict.txt")).unwrap();
-    let err = Ocr::from_folder(dir.path(), &Device::flex())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_error(dir.path());
     assert!(err.contains("det.onnx") && err.contains("ONNX"), "{err}");
     // The recognizer's file where the detector's belongs: the shapes do not fit.
     std::fs::copy(ocr_dir().join("rec.onnx"), dir.path().join("det.onnx")).unwrap();
-    let err = Ocr::from_folder(dir.path(), &Device::flex())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_error(dir.path());
     assert!(
         err.contains("det.onnx") && err.contains("expected"),
         "{err}"

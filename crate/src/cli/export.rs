@@ -139,12 +139,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let ocr = match &args.ocr {
-        Some(dir) => {
-            let (det, rec, _) = crate::ocr::pipeline::read_folder(dir)?;
-            let path = dir.join(crate::ocr::DICT_FILE);
-            let dict = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            Some((det, rec, dict))
-        }
+        Some(dir) => Some(crate::ocr::pipeline::read_folder(dir)?),
         None => None,
     };
     let tokenizer_json = String::from_utf8(tokenizer_json)

@@ -82,15 +82,11 @@ fn convex_hull(points: &[[i32; 2]]) -> Vec<[f32; 2]> {
     if p.len() < 3 {
         return p.iter().map(|&[x, y]| [x as f32, y as f32]).collect();
     }
+    // Andrew's monotone chain: the lower hull left to right, then the upper right to left.
     let mut hull: Vec<[i64; 2]> = Vec::with_capacity(2 * p.len());
-    for pass in 0..2 {
+    for chain in [p.clone(), p.iter().rev().copied().collect()] {
         let start = hull.len();
-        let iter: Box<dyn Iterator<Item = &[i64; 2]>> = if pass == 0 {
-            Box::new(p.iter())
-        } else {
-            Box::new(p.iter().rev())
-        };
-        for &q in iter {
+        for q in chain {
             while hull.len() >= start + 2
                 && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0
             {

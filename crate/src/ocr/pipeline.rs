@@ -111,6 +111,7 @@ impl Ocr {
     /// Loads an OCR model folder: `det.onnx`, `rec.onnx` and `dict.txt`.
     pub fn from_folder(dir: &Path, device: &Device) -> Result<Self> {
         let (det, rec, dict) = read_folder(dir)?;
+        let dict = Dictionary::parse(&dict, &dir.join(DICT_FILE).display().to_string())?;
         Self::load(&det, &rec, dict, device)
     }
 
@@ -218,8 +219,8 @@ impl Ocr {
     }
 }
 
-/// The three files of an OCR folder, parsed.
-pub fn read_folder(dir: &Path) -> Result<(OnnxWeights, OnnxWeights, Dictionary)> {
+/// The three files of an OCR folder: the two networks' weights and the dictionary's text.
+pub fn read_folder(dir: &Path) -> Result<(OnnxWeights, OnnxWeights, String)> {
     if !dir.is_dir() {
         return Err(Error::Invalid(format!(
             "{}: not a folder (expected an OCR model folder from pkg-scripts/get-ocr.sh)",
@@ -234,9 +235,8 @@ pub fn read_folder(dir: &Path) -> Result<(OnnxWeights, OnnxWeights, Dictionary)>
     let det = OnnxWeights::parse(&read(DET_FILE)?, &name(DET_FILE), "det")?;
     let rec = OnnxWeights::parse(&read(REC_FILE)?, &name(REC_FILE), "rec")?;
     let dict_bytes = read(DICT_FILE)?;
-    let dict_text = std::str::from_utf8(&dict_bytes)
+    let dict = String::from_utf8(dict_bytes)
         .map_err(|e| Error::config(name(DICT_FILE), format!("not UTF-8: {e}")))?;
-    let dict = Dictionary::parse(dict_text, &name(DICT_FILE))?;
     Ok((det, rec, dict))
 }
 
