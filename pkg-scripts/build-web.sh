@@ -47,5 +47,5 @@ if [[ "$profile" == wasm-release ]]; then
   fi
   cp "$optimized" "$module"
 fi
-cp www/src/memeclip.js www/src/worker.js www/pkg/
+cp www/src/*.js www/src/memeclip.d.ts www/pkg/
 ls -l www/pkg/

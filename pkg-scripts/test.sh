@@ -43,6 +43,8 @@ trap 'rm -f "$log"' EXIT
 cargo test --release -- --test-threads=1 2>&1 | tee "$log"
 stage "the shipped wasm module (pkg-scripts/build-web.sh)"
 bash pkg-scripts/build-web.sh
+stage "the npm package (pkg-scripts/build-npm.sh)"
+bash pkg-scripts/build-npm.sh
 stage "the wasm module in headless Chromium, and the CPU kernels' simd128 paths"
 (cd tests/browser && MEMECLIP_BIN="$CARGO_TARGET_DIR/release/memeclip" node --test) 2>&1 | tee -a "$log"
 stage ""

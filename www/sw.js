@@ -3,7 +3,8 @@
 // are left alone: the API keeps them in its own cache, keyed by their hash.
 const SHELL = 'memeclip-shell';
 const FILES = ['index.html', 'style.css', 'app.js', 'model-info.json', 'pkg/memeclip.js',
-  'pkg/worker.js', 'pkg/memeclip_core.js', 'pkg/memeclip_core_bg.wasm'];
+  'pkg/image.js', 'pkg/bundle-cache.js', 'pkg/screen.js', 'pkg/worker.js', 'pkg/memeclip_core.js',
+  'pkg/memeclip_core_bg.wasm'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(SHELL).then((cache) => cache.addAll(FILES)).then(() => self.skipWaiting()));

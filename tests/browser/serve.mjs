@@ -12,13 +12,14 @@ const types = {
 export const chromiumFlags = ['--headless=new', '--no-sandbox', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 
-/** Serves `root` on a free loopback port; resolves to the server (its port: server.address().port). */
-export async function serve(root) {
+/** Serves `root` on a free loopback port, with `headers` on every response; resolves to the
+ * server (its port: server.address().port). */
+export async function serve(root, headers = {}) {
   const server = createServer((req, res) => {
     const path = join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
     try {
       const body = readFileSync(path);
-      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
+      res.writeHead(200, { ...headers, 'content-type': types[extname(path)] ?? 'application/octet-stream', 'content-length': body.length });
       res.end(body);
     } catch {
       res.writeHead(404).end();

@@ -1,96 +1,45 @@
 // memeclip's JS API: a bundle loaded once, memes classified on the user's device. The wasm module
-// runs in a Web Worker; this module only passes messages.
+// runs in a Web Worker; this module prepares inputs, passes messages and turns probabilities
+// into decisions. Types: memeclip.d.ts.
+
+import { toBytes, toImage } from './image.js';
+import { fetchBundle, clearBundleCache } from './bundle-cache.js';
+import { DEFAULT_THRESHOLDS, decide, mergeThresholds } from './screen.js';
+
+export { DEFAULT_THRESHOLDS };
 
 /** Kept for `await init()` in callers; the worker loads the wasm module itself. */
 export default async function init() {}
 
-async function toBytes(input) {
-  if (input instanceof Uint8Array) return input;
-  if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  if (input instanceof Blob) return new Uint8Array(await input.arrayBuffer());
-  throw new TypeError('expected a Blob, File, ArrayBuffer or Uint8Array');
-}
-
-async function download(url, onProgress) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  const total = Number(response.headers.get('content-length')) || 0;
-  const reader = response.body.getReader();
-  const parts = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.length;
-    onProgress?.({ loaded, total });
-  }
-  const bytes = new Uint8Array(loaded);
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
-}
-
-const CACHE = 'memeclip-bundles';
-
-/** The payload SHA-256 a bundle's header records (see the bundle format in the README). */
-function bundleHash(bytes) {
-  const magic = new TextDecoder().decode(bytes.subarray(0, 8));
-  if (bytes.length < 20 || magic !== 'MEMECLIP') throw new Error('not a memeclip bundle (wrong magic bytes)');
-  const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset + 12, 8).getBigUint64(0, true));
-  if (20 + headerLen > bytes.length) throw new Error('truncated bundle: the header is cut off');
-  return JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + headerLen))).payload_sha256;
-}
-
-/**
- * A bundle from the Cache API when this URL was loaded before (no request at all, so it works
- * offline), else downloaded with progress. `remember()` stores a downloaded bundle under its
- * payload hash, with the URL pointing at that hash; call it once the bundle has loaded, so a
- * damaged download is never cached. The wasm side checks the hash on every load.
- */
-async function fetchBundle(url, onProgress) {
-  const cache = globalThis.caches ? await caches.open(CACHE) : null;
-  const pointer = new URL(url, location.href).href;
-  const known = await cache?.match(pointer);
-  if (known) {
-    const hit = await cache.match(`/memeclip-bundle/${await known.text()}`);
-    if (hit) {
-      const bytes = new Uint8Array(await hit.arrayBuffer());
-      onProgress?.({ loaded: bytes.length, total: bytes.length, source: 'cache' });
-      return { bytes, source: 'cache', remember: async () => {} };
-    }
-  }
-  const bytes = await download(url, onProgress);
-  const hash = bundleHash(bytes);
-  // A copy taken now: the bytes themselves are handed over to the worker.
-  const copy = new Blob([bytes]);
-  const remember = async () => {
-    if (!cache) return;
-    await cache.put(`/memeclip-bundle/${hash}`, new Response(copy));
-    await cache.put(pointer, new Response(hash));
-  };
-  return { bytes, source: 'network', remember };
-}
-
 /** An error after which the worker's wasm instance cannot be trusted: a trap or a lost GPU. */
 class WorkerLost extends Error {}
 
-function spawnWorker() {
-  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+function spawnWorker(workerUrl) {
+  // The literal `new Worker(new URL(...), ...)` form is the one bundlers recognize and copy.
+  return workerUrl
+    ? new Worker(workerUrl, { type: 'module' })
+    : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+}
+
+function abortError(signal) {
+  return signal.reason instanceof Error ? signal.reason : new DOMException('the batch was aborted', 'AbortError');
 }
 
 export class MemeClassifier {
   #worker;
   #pending = new Map();
   #next = 0;
+  #options;
+  #thresholds;
   /** While WebGPU runs under 'auto': how to get the bundle's bytes again, so that a lost GPU
    * device can be replaced by the CPU. */
   #reload = null;
+  /** Task changes since load, replayed on a replacement worker. */
+  #taskChanges = [];
+  #disposed = false;
 
-  constructor(worker) {
+  constructor(worker, options) {
+    this.#options = options;
     this.#attach(worker);
   }
 
@@ -115,6 +64,7 @@ export class MemeClassifier {
   }
 
   #call(op, args, transfer = []) {
+    if (this.#disposed) return Promise.reject(new Error('classifier disposed'));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -124,16 +74,21 @@ export class MemeClassifier {
 
   /**
    * Loads a bundle from a URL (cached after the first time; `clf.source` says 'cache' or
-   * 'network') or from its bytes ('bytes'); `backend`: 'auto' | 'webgpu' | 'cpu'.
+   * 'network'; `clf.cached` whether the browser's cache holds it now) or from its bytes
+   * ('bytes'). Options: `backend` ('auto' | 'webgpu' | 'cpu'),
+   * `onProgress`, `thresholds` (defaults for `screen`), `wasmUrl` and `workerUrl` (where the
+   * module's .wasm and worker load from, when not beside this file).
    */
-  static async load(source, { onProgress, backend = 'auto' } = {}) {
+  static async load(source, { onProgress, backend = 'auto', thresholds, wasmUrl, workerUrl } = {}) {
     let bytes;
     let from = 'bytes';
-    let remember = async () => {};
+    let remember = async () => false;
     if (typeof source === 'string' || source instanceof URL) {
       ({ bytes, source: from, remember } = await fetchBundle(String(source), onProgress));
     } else {
-      bytes = (await toBytes(source)).slice();
+      const given = await toBytes(source);
+      if (!given) throw new TypeError('a bundle is a URL, Blob, ArrayBuffer or Uint8Array');
+      bytes = given.slice();
     }
     // A URL's bundle is in the Cache API by then; bytes are kept as a Blob (the browser may hold
     // it on disk).
@@ -146,14 +101,16 @@ export class MemeClassifier {
         reload = async () => (await fetchBundle(String(source))).bytes;
       }
     }
-    const clf = new MemeClassifier(spawnWorker());
+    const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl };
+    const clf = new MemeClassifier(spawnWorker(workerUrl), options);
     try {
-      const info = await clf.#call('load', { bytes, backend }, [bytes.buffer]);
-      await remember();
+      const info = await clf.#call('load', { bytes, backend, wasmUrl: options.wasmUrl }, [bytes.buffer]);
+      clf.cached = await remember();
       clf.backend = info.backend;
       clf.source = from;
-      clf.tasks = info.tasks.map(({ name, labels }) => ({ name, labels }));
+      clf.#setTasks(info.tasks);
       clf.hasOcr = info.hasOcr;
+      clf.#thresholds = mergeThresholds(DEFAULT_THRESHOLDS, thresholds, clf.tasks, true);
       if (info.backend === 'webgpu') clf.#reload = reload;
       return clf;
     } catch (error) {
@@ -162,61 +119,160 @@ export class MemeClassifier {
     }
   }
 
+  #setTasks(tasks) {
+    this.tasks = tasks.map(({ name, kind, labels }) => ({ name, kind, labels }));
+  }
+
   /**
-   * `{ tasks: { name: { labels, probs, predicted } }, text, text_source, timings_ms }` for one
-   * meme. Without `text` (undefined or null) the text is read from the image when the bundle
+   * `{ tasks: { name: { kind, labels, probs, predicted } }, text, text_source, timings_ms }` for
+   * one meme. Without `text` (undefined or null) the text is read from the image when the bundle
    * has OCR (`text_source: 'ocr'`, `timings_ms.ocr`); a given text is `'typed'`; no text and no
    * OCR is `'none'` (classified with an empty text).
    */
   async classify(image, text) {
-    const given = text === undefined || text === null ? undefined : String(text);
-    return this.#withRetry(image, (bytes) => this.#call('classify', { bytes, text: given }, [bytes.buffer]));
+    const [result] = await this.#classifyMany([await toImage(image)], [text]);
+    if (result.error !== undefined) throw new Error(result.error);
+    return result;
+  }
+
+  /**
+   * A decision for one meme: `{ decision: 'allow' | 'review' | 'block', reasons: [{ task, label,
+   * prob, level }], tasks, text, text_source, timings_ms }`. `thresholds` override the
+   * classifier's for the tasks they name (see `DEFAULT_THRESHOLDS`).
+   */
+  async screen(image, { text, thresholds } = {}) {
+    const limits = mergeThresholds(this.#thresholds, thresholds, this.tasks, false);
+    const result = await this.classify(image, text);
+    return { ...decide(result.tasks, limits), ...result };
+  }
+
+  /**
+   * Several memes, in input order: items are images or `{ image, text }`. `concurrency` memes go
+   * through the towers in one pass (default 4); a meme that fails is `{ error }` in its place;
+   * `onItem(result, index)` follows progress; `signal` (an AbortSignal) stops the queue and
+   * rejects with an AbortError.
+   */
+  async classifyBatch(items, { concurrency = 4, signal, onItem } = {}) {
+    if (!Array.isArray(items)) throw new TypeError('classifyBatch takes an array of images or { image, text }');
+    const size = Math.max(1, Math.floor(concurrency));
+    const results = new Array(items.length);
+    const aborted = new Promise((_, reject) => {
+      if (signal?.aborted) reject(abortError(signal));
+      signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true });
+    });
+    aborted.catch(() => {});
+    for (let start = 0; start < items.length; start += size) {
+      if (signal?.aborted) throw abortError(signal);
+      const chunk = items.slice(start, start + size);
+      const images = [];
+      const texts = [];
+      const slots = [];
+      for (const [k, item] of chunk.entries()) {
+        const plain = item === null || typeof item !== 'object' || !('image' in item);
+        try {
+          images.push(await toImage(plain ? item : item.image));
+          texts.push(plain ? undefined : item.text);
+          slots.push(start + k);
+        } catch (error) {
+          results[start + k] = { error: error.message };
+        }
+      }
+      const done = images.length ? await Promise.race([this.#classifyMany(images, texts), aborted]) : [];
+      done.forEach((result, k) => (results[slots[k]] = result));
+      for (let k = start; k < start + chunk.length; k++) onItem?.(results[k], k);
+    }
+    return results;
   }
 
   /** `{ text, lines: [{ text, confidence, box: [x0, y0, x1, y1] }] }`: the image's text, read
    * on the device (the bundle must have OCR: `clf.hasOcr`). */
   async readText(image) {
-    return this.#withRetry(image, (bytes) => this.#call('readText', { bytes }, [bytes.buffer]));
+    const prepared = await toImage(image);
+    return this.#withRetry(() => {
+      const { value, transfer } = prepared.message();
+      return this.#call('readText', { image: value }, transfer);
+    });
   }
 
-  /** Runs `op` on a copy of the image's bytes (the copy is transferred to the worker), once
-   * more on the CPU if the GPU was lost. */
-  async #withRetry(image, op) {
-    const bytes = await toBytes(image);
+  /**
+   * Adds a zero-shot task that every later classification scores: each label's prompt
+   * (`prompt` with `{}` for the label; default 'a photo of a {}.') encoded by the bundle's own
+   * text tower, against the image. Resolves to the tasks.
+   */
+  async addZeroShotTask(name, labels, { prompt } = {}) {
+    if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string')) throw new TypeError('labels must be an array of strings');
+    const change = { op: 'addZeroShotTask', args: { name: String(name), labels, prompt } };
+    this.#setTasks(await this.#withRetry(() => this.#call(change.op, change.args)));
+    this.#taskChanges.push(change);
+    return this.tasks;
+  }
+
+  /** Removes a task (one of the bundle's or one added); resolves to the tasks. */
+  async removeTask(name) {
+    const change = { op: 'removeTask', args: { name: String(name) } };
+    this.#setTasks(await this.#withRetry(() => this.#call(change.op, change.args)));
+    this.#taskChanges.push(change);
+    return this.tasks;
+  }
+
+  #classifyMany(images, texts) {
+    return this.#withRetry(() => {
+      const values = [];
+      const transfer = [];
+      for (const image of images) {
+        const message = image.message();
+        values.push(message.value);
+        transfer.push(...message.transfer);
+      }
+      const given = texts.map((t) => (t === undefined || t === null ? undefined : String(t)));
+      return this.#call('classifyBatch', { images: values, texts: given }, transfer);
+    });
+  }
+
+  /** Runs `op` once more on the CPU if the GPU was lost. */
+  async #withRetry(op) {
     try {
-      return await op(bytes.slice());
+      return await op();
     } catch (error) {
       if (!(error instanceof WorkerLost) || !this.#reload) throw error;
       await this.#fallBackToCpu();
-      return op(bytes.slice());
+      return op();
     }
   }
 
-  /** A fresh worker (a fresh wasm instance) with the bundle on the CPU. */
+  /** A fresh worker (a fresh wasm instance) with the bundle on the CPU and the same tasks. */
   async #fallBackToCpu() {
     const bytes = await this.#reload();
     this.#reload = null;
     this.#worker.terminate();
     this.#failAll(new Error('the GPU device was lost'));
-    this.#attach(spawnWorker());
-    await this.#call('load', { bytes, backend: 'cpu' }, [bytes.buffer]);
+    this.#attach(spawnWorker(this.#options.workerUrl));
+    await this.#call('load', { bytes, backend: 'cpu', wasmUrl: this.#options.wasmUrl }, [bytes.buffer]);
+    for (const { op, args } of this.#taskChanges) await this.#call(op, args);
     this.backend = 'cpu';
   }
 
-  async classifyBatch(items) {
-    const results = [];
-    for (const { image, text } of items) results.push(await this.classify(image, text));
-    return results;
+  /** `{ wasm, jsHeap }`: the worker's wasm memory in bytes, and its JS heap where the browser
+   * reports it (Chromium). */
+  memoryUsage() {
+    return this.#call('memoryUsage', {});
   }
 
   /** Forgets every cached bundle. */
   static async clearCache() {
-    if (globalThis.caches) await caches.delete(CACHE);
+    await clearBundleCache();
   }
 
+  /** Ends the worker and with it the wasm memory; pending calls reject. */
   dispose() {
     this.#worker.terminate();
     this.#reload = null;
     this.#failAll(new Error('classifier disposed'));
+    this.#disposed = true;
+  }
+
+  /** `await using clf = await MemeClassifier.load(...)` disposes it at the end of the block. */
+  async [Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')]() {
+    this.dispose();
   }
 }

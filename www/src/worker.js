@@ -2,7 +2,9 @@
 import init, { WasmClassifier } from './memeclip_core.js';
 
 let classifier = null;
-const ready = init();
+let ready = null;
+/** The wasm module's exports, once loaded (its memory is sampled by `memoryUsage`). */
+let exports = null;
 
 async function hasWebGpu() {
   // wgpu panics without an adapter, so look before touching it.
@@ -19,9 +21,16 @@ async function payloadSha256(bytes) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+function loaded() {
+  if (!classifier) throw new Error('no model loaded');
+  return classifier;
+}
+
 const handlers = {
-  async load({ bytes, backend }) {
-    await ready;
+  async load({ bytes, backend, wasmUrl }) {
+    // Beside this file unless the page says where (`wasmUrl`).
+    ready ??= wasmUrl ? init({ module_or_path: wasmUrl }) : init();
+    exports = await ready;
     classifier?.free();
     classifier = null;
     const useGpu = backend === 'webgpu' || (backend === 'auto' && (await hasWebGpu()));
@@ -30,13 +39,24 @@ const handlers = {
     classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes, digest) : WasmClassifier.loadCpu(bytes, digest);
     return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr };
   },
-  async classify({ bytes, text }) {
-    if (!classifier) throw new Error('no model loaded');
-    return classifier.classify(bytes, text ?? undefined);
+  async classifyBatch({ images, texts }) {
+    return loaded().classifyBatch(images, texts);
   },
-  async readText({ bytes }) {
-    if (!classifier) throw new Error('no model loaded');
-    return classifier.readText(bytes);
+  async readText({ image }) {
+    return loaded().readText(image);
+  },
+  async addZeroShotTask({ name, labels, prompt }) {
+    return loaded().addZeroShotTask(name, labels, prompt);
+  },
+  async removeTask({ name }) {
+    return loaded().removeTask(name);
+  },
+  async memoryUsage() {
+    return {
+      wasm: exports?.memory.buffer.byteLength ?? 0,
+      // Chromium only; the worker's own JS heap.
+      jsHeap: self.performance?.memory?.usedJSHeapSize,
+    };
   },
 };
 

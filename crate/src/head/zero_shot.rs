@@ -19,19 +19,30 @@ pub struct ZeroShotHead {
 }
 
 impl ZeroShotHead {
+    /// A head over "a photo of a {class}." prompts.
     pub fn from_class_names(
         clip: &Clip,
         tokenizer: &ClipTokenizer,
         class_names: &[String],
         fuse_text: bool,
     ) -> Result<Self> {
-        if class_names.len() < 2 {
+        let prompts: Vec<String> = class_names.iter().map(|c| prompt(c)).collect();
+        Self::from_prompts(clip, tokenizer, &prompts, fuse_text)
+    }
+
+    /// A head with one class per prompt.
+    pub fn from_prompts(
+        clip: &Clip,
+        tokenizer: &ClipTokenizer,
+        prompts: &[String],
+        fuse_text: bool,
+    ) -> Result<Self> {
+        if prompts.len() < 2 {
             return Err(Error::Invalid(format!(
-                "zero-shot needs at least two class names, got {class_names:?}"
+                "zero-shot needs at least two classes, got {prompts:?}"
             )));
         }
-        let prompts: Vec<String> = class_names.iter().map(|c| prompt(c)).collect();
-        let ids = tokenizer.encode_all(&prompts)?;
+        let ids = tokenizer.encode_all(prompts)?;
         let embeds = clip.encode_texts(&ids)?.embeds;
         Ok(ZeroShotHead {
             prompt_embeds: divide_by_norm(embeds, 1e-12),

@@ -9,7 +9,8 @@
 use super::onnx::OnnxWeights;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "native", derive(clap::ValueEnum))]
 pub enum Charset {
     /// Latin letters with their accents, digits, punctuation, currency and common symbols
     #[default]
