@@ -5,6 +5,8 @@ import { serve, chromiumFlags } from './serve.mjs';
 
 const site = process.env.SITE;
 const runs = Number(process.env.RUNS ?? 3);
+// BATCH=N also times N memes one by one against classifyBatch.
+const batch = Number(process.env.BATCH ?? 0);
 const server = await serve(site);
 const url = `http://127.0.0.1:${server.address().port}/pkg/bench.html`;
 const flags = chromiumFlags;
@@ -16,7 +18,7 @@ for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error(e.message));
   await page.goto(url);
-  const r = await page.evaluate(async ([backend, runs]) => {
+  const r = await page.evaluate(async ([backend, runs, batch]) => {
     const { MemeClassifier } = await import('./memeclip.js');
     await MemeClassifier.clearCache();
     let t = performance.now();
@@ -42,8 +44,26 @@ for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu
     }
     const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const median_stages_ms = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, median(v)]));
-    return { backend: clf.backend, load_ms, median_ms: median(times), median_stages_ms };
-  }, [backend, runs]);
+    // Throughput: `batch` memes one by one, then through classifyBatch in passes of 4 and of all.
+    const batch_ms_per_meme = {};
+    if (batch > 0) {
+      const items = [];
+      for (let i = 0; i < batch; i++) {
+        ctx.fillStyle = `hsl(${i * 31 + 7}, 60%, 45%)`;
+        ctx.fillRect(0, 0, 320, 240);
+        items.push({ image: await canvas.convertToBlob({ type: 'image/png' }), text: `meme number ${i} of the batch` });
+      }
+      t = performance.now();
+      for (const { image, text } of items) await clf.classify(image, text);
+      batch_ms_per_meme.one_by_one = (performance.now() - t) / batch;
+      for (const concurrency of [4, batch]) {
+        t = performance.now();
+        await clf.classifyBatch(items, { concurrency });
+        batch_ms_per_meme[`batch_of_${concurrency}`] = (performance.now() - t) / batch;
+      }
+    }
+    return { backend: clf.backend, load_ms, median_ms: median(times), median_stages_ms, batch_ms_per_meme };
+  }, [backend, runs, batch]);
   results.push(r);
   console.error(`${backend}: ${JSON.stringify(r)}`);
   await browser.close();
