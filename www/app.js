@@ -23,7 +23,8 @@ async function start() {
 
 function showBackend() {
   $('status').textContent = `Model ready on ${classifier.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}` +
-    ` (${classifier.source === 'cache' ? 'from this browser\'s cache, offline' : 'downloaded once, now cached'}).`;
+    ` (${classifier.source === 'cache' ? 'from this browser\'s cache, offline'
+      : classifier.cached ? 'downloaded once, now cached' : 'downloaded; this browser would not cache it, so it downloads again next time'}).`;
   document.body.dataset.ready = classifier.backend;
 }
 

@@ -8,8 +8,10 @@
 //! - [`bundle`]: the single-file web bundle and weight quantization,
 //! - [`ocr`]: the meme's text read from its pixels (PP-OCRv5 detector and recognizer),
 //! - [`kernels`]: hand-written CPU kernels (int8 matrix products),
-//! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up).
+//! - [`backend`]: the backend choice, made at the edges (CLI flag, wasm start-up),
+//! - [`atomic`]: files written whole or not at all.
 
+pub mod atomic;
 pub mod backend;
 pub mod bundle;
 pub mod clip;

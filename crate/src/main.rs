@@ -2,6 +2,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    // Past a file-size limit (`ulimit -f`), a write then fails with "File too large", named with
+    // its file like any other write error, instead of a signal killing the process unexplained.
+    // SAFETY: setting a signal to be ignored, before any other thread exists.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     match memeclip::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -136,6 +136,9 @@ test('a WebGPU device lost mid-session: auto falls back to the CPU with the same
   const [b, p] = await openPage(['--enable-unsafe-webgpu']);
   try {
     assert.equal((await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'))).backend, 'webgpu');
+    // Tasks changed at run time come along to the CPU.
+    await p.evaluate(() => window.memeclip.clf.addZeroShotTask('animal', ['cat', 'dog']));
+    await p.evaluate(() => window.memeclip.clf.removeTask('humour'));
     const before = await p.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
     // Destroy the worker's GPU device the next time wgpu records work: a real lost device.
     await p.workers()[0].evaluate(() => {
@@ -147,6 +150,8 @@ test('a WebGPU device lost mid-session: auto falls back to the CPU with the same
     });
     const after = await p.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
     assert.equal(await p.evaluate(() => window.memeclip.clf.backend), 'cpu');
+    assert.deepEqual(Object.keys(after.tasks), ['hate', 'target', 'stance', 'animal']);
+    assert.deepEqual(Object.keys(before.tasks), Object.keys(after.tasks));
     for (const task of Object.keys(before.tasks)) {
       before.tasks[task].probs.forEach((q, i) => assert.ok(Math.abs(q - after.tasks[task].probs[i]) < 1e-3, task));
     }
@@ -175,6 +180,25 @@ test('after loading, classifying makes no request; a reload takes the bundle fro
     requests.length = 0;
     assert.equal((await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'cpu'))).source, 'cache');
     assert.deepEqual(requests.filter((r) => r.endsWith('.memeclip')), [], 'no request for a cached bundle');
+  } finally {
+    await b.close();
+  }
+});
+
+test('a bundle the Cache API refuses still loads, and says it was not cached', async () => {
+  const [b, p] = await openPage([]);
+  try {
+    await p.evaluate(() => window.memeclip.clearCache());
+    await p.evaluate(() => {
+      Cache.prototype.put = () => Promise.reject(new DOMException('Unexpected internal error.', 'UnknownError'));
+    });
+    const loaded = await p.evaluate(async () => {
+      await window.memeclip.load('tiny.memeclip', 'cpu');
+      return { source: window.memeclip.clf.source, cached: window.memeclip.clf.cached };
+    });
+    assert.deepEqual(loaded, { source: 'network', cached: false });
+    const result = await p.evaluate(() => window.memeclip.classify('photo.png', 'hello'));
+    assert.equal(result.tasks.hate.probs.length, 2);
   } finally {
     await b.close();
   }

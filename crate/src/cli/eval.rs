@@ -80,19 +80,19 @@ pub fn run(args: Args) -> Result<()> {
     let labels: Vec<usize> = rows.iter().map(|&r| task.labels[r] as usize).collect();
     let report = evaluate(&logits, &labels, info.class_names.len(), 16);
     if let Some(path) = &args.predictions {
-        let mut out =
-            std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| Error::io(path, e))?);
-        for ((row, logit), &label) in rows.iter().zip(&logits).zip(&labels) {
-            let line = json!({
-                "name": features.names[*row],
-                "label": info.class_names[label],
-                "predicted": info.class_names[argmax(logit)],
-                "logits": logit,
-                "probs": softmax(logit),
-            });
-            writeln!(out, "{line}").map_err(|e| Error::io(path, e))?;
-        }
-        out.flush().map_err(|e| Error::io(path, e))?;
+        crate::atomic::write_with(path, |out| {
+            for ((row, logit), &label) in rows.iter().zip(&logits).zip(&labels) {
+                let line = json!({
+                    "name": features.names[*row],
+                    "label": info.class_names[label],
+                    "predicted": info.class_names[argmax(logit)],
+                    "logits": logit,
+                    "probs": softmax(logit),
+                });
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        })?;
     }
     let output = json!({
         "task": info.task, "split": args.split, "class_names": info.class_names,

@@ -170,9 +170,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         args.quant,
     )?;
-    let tmp = args.out.with_extension("partial");
-    std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &args.out).map_err(|e| Error::io(&args.out, e))?;
+    crate::atomic::write(&args.out, &bytes)?;
     let bundle = Bundle::from_bytes(bytes, &args.out.display().to_string())?;
     let tasks: Vec<_> = bundle
         .header

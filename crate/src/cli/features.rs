@@ -173,7 +173,7 @@ fn prepare_work_dir(work: &Path, fingerprint: &str) -> Result<()> {
         Err(_) => {}
     }
     std::fs::create_dir_all(work).map_err(|e| Error::io(work, e))?;
-    std::fs::write(&manifest, fingerprint).map_err(|e| Error::io(&manifest, e))
+    crate::atomic::write(&manifest, fingerprint.as_bytes())
 }
 
 fn encode_chunk(

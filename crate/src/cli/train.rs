@@ -177,5 +177,5 @@ fn mapped_width(
 
 fn write_json(path: &std::path::Path, value: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("json serializes");
-    std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+    crate::atomic::write(path, (text + "\n").as_bytes())
 }

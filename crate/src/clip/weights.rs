@@ -231,14 +231,11 @@ pub fn write_raw_safetensors(
             .map_err(|e| Error::tensor(path.display().to_string(), key, e.to_string()))?;
         views.push((key.clone(), view));
     }
-    let tmp = path.with_extension("partial");
-    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| {
-        Error::Safetensors {
-            file: tmp.display().to_string(),
-            message: e.to_string(),
-        }
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Safetensors {
+        file: path.display().to_string(),
+        message: e.to_string(),
     })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::atomic::write(path, &bytes)
 }
 
 /// `write_raw_safetensors` for f32 tensors.
