@@ -223,6 +223,17 @@ test('plain HTML under the README CSP: every call on the CPU path, memory flat o
     await page.goto(url);
     await page.waitForFunction(() => window.t);
     await exerciseEveryCall(page, 'cpu');
+    // workerUrl and wasmUrl: the files come from where they say; load's thresholds apply.
+    const requests = [];
+    page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+    const pkg = join(dir, 'node_modules', 'memeclip');
+    mkdirSync(join(dir, 'elsewhere'), { recursive: true });
+    for (const f of ['worker.js', 'memeclip_core.js']) copyFileSync(join(pkg, f), join(dir, 'elsewhere', f));
+    copyFileSync(join(pkg, 'memeclip_core_bg.wasm'), join(dir, 'elsewhere', 'core.wasm'));
+    await page.evaluate(() => window.t.loadElsewhere({ hate: { 'Benign Meme': { block: 0 } } }));
+    assert.ok(requests.includes('/elsewhere/worker.js') && requests.includes('/elsewhere/core.wasm'), requests.join(' '));
+    assert.ok(!requests.some((r) => r.endsWith('memeclip_core_bg.wasm')), requests.join(' '));
+    assert.equal((await page.evaluate(() => window.t.screen('photo.png', 'hello'))).decision, 'block');
     const samples = await page.evaluate(() => window.t.memoryOver(300, [10, 300]));
     console.log(`memory (CPU path): ${JSON.stringify(samples)}`);
     const [at10, at300] = samples;

@@ -12,6 +12,14 @@ window.t = {
     return { backend: this.clf.backend, tasks: this.clf.tasks };
   },
   defaults: () => DEFAULT_THRESHOLDS,
+  /** Loaded with the worker and the .wasm from another folder, and default thresholds. */
+  async loadElsewhere(thresholds) {
+    this.clf?.dispose();
+    this.clf = await MemeClassifier.load('model.memeclip', {
+      backend: 'cpu', thresholds, workerUrl: 'elsewhere/worker.js', wasmUrl: new URL('elsewhere/core.wasm', location.href),
+    });
+    return this.clf.tasks;
+  },
   async classify(url, text) {
     return this.clf.classify(await blobOf(url), text);
   },
