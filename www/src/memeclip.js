@@ -156,11 +156,22 @@ export class MemeClassifier {
     if (!Array.isArray(items)) throw new TypeError('classifyBatch takes an array of images or { image, text }');
     const size = Math.max(1, Math.floor(concurrency));
     const results = new Array(items.length);
+    let onAbort;
     const aborted = new Promise((_, reject) => {
-      if (signal?.aborted) reject(abortError(signal));
-      signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true });
+      onAbort = () => reject(abortError(signal));
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     aborted.catch(() => {});
+    try {
+      await this.#runBatch(items, results, size, signal, aborted, onItem);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return results;
+  }
+
+  async #runBatch(items, results, size, signal, aborted, onItem) {
     for (let start = 0; start < items.length; start += size) {
       if (signal?.aborted) throw abortError(signal);
       const chunk = items.slice(start, start + size);
@@ -181,7 +192,6 @@ export class MemeClassifier {
       done.forEach((result, k) => (results[slots[k]] = result));
       for (let k = start; k < start + chunk.length; k++) onItem?.(results[k], k);
     }
-    return results;
   }
 
   /** `{ text, lines: [{ text, confidence, box: [x0, y0, x1, y1] }] }`: the image's text, read

@@ -247,7 +247,7 @@ impl WasmClassifier {
         texts: js_sys::Array,
     ) -> Result<JsValue, JsError> {
         let mut out: Vec<Result<Classification, String>> = Vec::new();
-        let mut ready = Vec::new();
+        let (mut slots, mut memes) = (Vec::new(), Vec::new());
         for (i, image) in images.iter().enumerate() {
             let name = if images.length() == 1 {
                 "image".to_string()
@@ -257,16 +257,16 @@ impl WasmClassifier {
             let text = texts.get(i as u32).as_string();
             match self.prepare(&image, text, &name).await {
                 Ok(meme) => {
-                    ready.push((out.len(), meme));
+                    slots.push(out.len());
+                    memes.push(meme);
                     out.push(Err(String::new()));
                 }
                 Err(e) => out.push(Err(e)),
             }
         }
-        if !ready.is_empty() {
-            let memes: Vec<Meme> = ready.iter().map(|(_, m)| m.clone()).collect();
-            for ((slot, _), result) in ready.iter().zip(self.score(memes).await?) {
-                out[*slot] = Ok(result);
+        if !memes.is_empty() {
+            for (slot, result) in slots.into_iter().zip(self.score(memes).await?) {
+                out[slot] = Ok(result);
             }
         }
         let list = js_sys::Array::new();
@@ -281,7 +281,6 @@ impl WasmClassifier {
 }
 
 /// A meme decoded and with its text, ready for the towers.
-#[derive(Clone)]
 struct Meme {
     image: image::RgbImage,
     text: String,
@@ -322,10 +321,13 @@ impl WasmClassifier {
     }
 
     /// Both towers over all memes at once, then every head.
-    async fn score(&self, memes: Vec<Meme>) -> Result<Vec<Classification>, JsError> {
+    async fn score(&self, mut memes: Vec<Meme>) -> Result<Vec<Classification>, JsError> {
         let n = memes.len();
         let t0 = now_ms();
-        let images: Vec<image::RgbImage> = memes.iter().map(|m| m.image.clone()).collect();
+        let images: Vec<image::RgbImage> = memes
+            .iter_mut()
+            .map(|m| std::mem::take(&mut m.image))
+            .collect();
         let pixels = self.pipeline.pixel_batch(&images).map_err(js_error)?;
         let t1 = now_ms();
         let image_embeds = self.pipeline.clip.encode_images(pixels).map_err(js_error)?;
