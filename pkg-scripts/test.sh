@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, the wasm build of the library, the Rust tests,
-# then the wasm module in headless Chromium.
+# the fuzz targets for a few seconds each, then the wasm module in headless Chromium.
 # Needs: rustup's wasm32-unknown-unknown target, Mesa's Vulkan driver, Debian's chromium and
 # `npm ci` in tests/browser and pkg-scripts (`.ci/run` installs them all).
 set -euo pipefail
@@ -30,8 +30,8 @@ stage "the OCR model (pkg-scripts/get-ocr.sh)"
 bash pkg-scripts/get-ocr.sh "$MEMECLIP_OCR_DIR"
 stage "cargo fmt --check"
 cargo fmt --all -- --check
-stage "cargo clippy (native, all targets)"
-cargo clippy --release --all-targets -- -D warnings
+stage "cargo clippy (native, all targets, the fuzz targets too)"
+cargo clippy --release --workspace --all-targets -- -D warnings
 # Clippy's -D warnings covers rustc's own warnings too; the wasm module itself is built once,
 # by build-web.sh below, which also refuses warnings.
 stage "cargo clippy (wasm32, web features)"
@@ -41,6 +41,8 @@ stage "cargo test (release: burn is too slow unoptimized)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --release -- --test-threads=1 2>&1 | tee "$log"
+stage "the fuzz targets, 6 s each after their kept regression inputs (pkg-scripts/fuzz.sh)"
+bash pkg-scripts/fuzz.sh --seconds 6
 stage "the shipped wasm module (pkg-scripts/build-web.sh)"
 bash pkg-scripts/build-web.sh
 stage "the npm package (pkg-scripts/build-npm.sh)"

@@ -268,3 +268,16 @@ fn bad_model_inputs_are_errors_not_panics() {
         .to_string();
     assert!(err.contains("[B, 3, 64, 64]"), "{err}");
 }
+
+/// Found by fuzzing (tests/fuzz/regressions/safetensors/): a head file whose metadata gives a
+/// dropout of 1.1 panicked inside burn; it is now refused, naming the field.
+#[test]
+fn a_head_file_with_an_impossible_dropout_is_refused() {
+    let path =
+        common::fixtures().join("../fuzz/regressions/safetensors/dropout-out-of-range.safetensors");
+    let err = memeclip::head::file::load(&path, &Device::flex())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("dropout") && err.contains("1.1"), "{err}");
+}

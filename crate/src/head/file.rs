@@ -246,6 +246,24 @@ pub fn memeclip_from(
     dropout: [f64; 3],
     device: &Device,
 ) -> Result<MemeClipHead> {
+    let bad = |field: &str, message: String| {
+        Err(Error::config(
+            source.source_name(),
+            format!("`{field}`: {message}"),
+        ))
+    };
+    if let Some(p) = dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
+        return bad("dropout", format!("{p} is not a probability in [0, 1)"));
+    }
+    if !(0.0..=1.0).contains(&ratio) {
+        return bad(
+            "ratio",
+            format!("{ratio} is not a residual ratio in [0, 1]"),
+        );
+    }
+    if !(scale.is_finite() && scale > 0.0) {
+        return bad("scale", format!("{scale} is not a positive logit scale"));
+    }
     let shape_of = |key: &str| -> Result<Vec<usize>> {
         source
             .shape_of(key)
