@@ -244,7 +244,6 @@ test('plain HTML under the README CSP: every call on the CPU path, memory flat o
     assert.equal(page.workers().length, 1);
     const after = await page.evaluate(() => window.t.disposeBoth());
     assert.deepEqual(after, { disposed: 'classifier disposed', asyncDisposed: 'classifier disposed' });
-    await page.waitForFunction(() => true);
     for (let i = 0; i < 50 && page.workers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(page.workers().length, 0, 'the workers are gone');
     assert.deepEqual(problems, []);

@@ -2,10 +2,11 @@
 //!
 //! PP-OCRv5's CTC head scores about 18,400 classes, nearly all of them CJK. Memes in Latin
 //! script use about a thousand; scoring only those makes the head's matrix product, its softmax
-//! and the read-back 18 times smaller, which is most of a line's recognition time in the browser.
+//! and the read-back 18 times smaller (about a quarter of a line's recognition time natively).
 //! Dropping a class only removes a column of the last linear layer, so the logits of the kept
 //! classes are unchanged and a line reads the same unless its best class was a dropped one.
 
+use super::ctc::Dictionary;
 use super::onnx::OnnxWeights;
 use crate::error::{Error, Result};
 
@@ -40,25 +41,27 @@ impl Charset {
     }
 }
 
-/// Prunes a recognizer (its ONNX weights and its dictionary file's text) to `charset`: returns
-/// the dictionary's new text and drops the other classes from every parameter whose last axis
-/// runs over the classes (the head's weight and bias).
-pub fn prune(rec: &mut OnnxWeights, dictionary: &str, charset: Charset) -> Result<String> {
+/// Prunes a recognizer (its ONNX weights and its dictionary file's text; `file` names the
+/// dictionary in errors) to `charset`: returns the dictionary's new text and drops the other
+/// classes from every parameter whose last axis runs over the classes (the head's weight and
+/// bias).
+pub fn prune(
+    rec: &mut OnnxWeights,
+    dictionary: &str,
+    file: &str,
+    charset: Charset,
+) -> Result<String> {
     if charset == Charset::Full {
         return Ok(dictionary.to_string());
     }
-    let entries: Vec<&str> = dictionary
-        .strip_suffix('\n')
-        .unwrap_or(dictionary)
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
-    let classes = entries.len() + 2;
+    let dict = Dictionary::parse(dictionary, file)?;
+    let entries = dict.entries();
+    let classes = dict.len();
     // The blank (0), the kept entries (1..), the space (last).
     let mut keep = vec![0];
     keep.extend(
         (0..entries.len())
-            .filter(|&i| charset.keeps(entries[i]))
+            .filter(|&i| charset.keeps(&entries[i]))
             .map(|i| i + 1),
     );
     keep.push(classes - 1);
@@ -75,7 +78,7 @@ pub fn prune(rec: &mut OnnxWeights, dictionary: &str, charset: Charset) -> Resul
     }
     let mut text = String::new();
     for &class in &keep[1..keep.len() - 1] {
-        text.push_str(entries[class - 1]);
+        text.push_str(&entries[class - 1]);
         text.push('\n');
     }
     Ok(text)

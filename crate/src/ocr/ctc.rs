@@ -38,6 +38,11 @@ impl Dictionary {
     pub fn char(&self, class: usize) -> &str {
         &self.chars[class]
     }
+
+    /// The dictionary file's entries: every class but the blank and the space.
+    pub fn entries(&self) -> &[String] {
+        &self.chars[1..self.chars.len() - 1]
+    }
 }
 
 /// A decoded line: its text and the mean probability of the characters kept (0 for none).

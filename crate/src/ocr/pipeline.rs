@@ -260,7 +260,12 @@ impl OcrFolder {
 
     /// Drops the recognizer's classes outside `charset`.
     pub fn prune(&mut self, charset: Charset) -> Result<()> {
-        self.dictionary = charset::prune(&mut self.rec, &self.dictionary, charset)?;
+        self.dictionary = charset::prune(
+            &mut self.rec,
+            &self.dictionary,
+            &self.dictionary_file,
+            charset,
+        )?;
         Ok(())
     }
 
