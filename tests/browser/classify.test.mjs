@@ -5,17 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve, chromiumFlags } from './serve.mjs';
+import { makeSite, pngFile, root } from './site.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = process.env.MEMECLIP_BIN;
-const site = mkdtempSync(join(tmpdir(), 'memeclip-web-'));
-let server, browser, page, port;
+let site, server, browser, page, port;
 const flags = chromiumFlags;
 
 async function openPage(extraFlags) {
@@ -27,49 +24,14 @@ async function openPage(extraFlags) {
   return [b, p];
 }
 
-// A PNG header claiming `w` x `h` pixels and no data: a decompression bomb's first bytes.
-function pngClaiming(w, h) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (bytes) => {
-    let c = 0xffffffff;
-    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const sum = Buffer.alloc(4);
-    sum.writeUInt32BE(crc(body));
-    return Buffer.concat([len, body, sum]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
-}
-
-
 before(async () => {
-  assert.ok(bin, 'MEMECLIP_BIN must point to the native memeclip binary');
-  cpSync(join(root, 'www', 'pkg'), join(site, 'pkg'), { recursive: true });
-  copyFileSync(join(root, 'tests', 'browser', 'page.html'), join(site, 'index.html'));
-  for (const name of ['photo.png', 'portrait.jpg', 'meme.webp']) {
-    copyFileSync(join(root, 'tests', 'fixtures', 'images', name), join(site, name));
-  }
-  execFileSync(bin, ['export-web', '--clip', join(root, 'tests', 'fixtures', 'tiny-clip'),
-    '--quant', 'int8', '--out', join(site, 'tiny.memeclip')]);
+  site = makeSite(bin);
   const whole = readFileSync(join(site, 'tiny.memeclip'));
   writeFileSync(join(site, 'truncated.memeclip'), whole.subarray(0, whole.length - 4096));
   const tampered = Buffer.from(whole);
   tampered[tampered.length - 100] ^= 1;
   writeFileSync(join(site, 'tampered.memeclip'), tampered);
-  writeFileSync(join(site, 'huge.png'), pngClaiming(100000, 100000));
+  writeFileSync(join(site, 'huge.png'), pngFile(100000, 100000));
   writeFileSync(join(site, 'notes.txt'), 'this is not an image');
   // The product page under /app/, as pkg-scripts/demo.sh serves it with the test model.
   cpSync(join(root, 'www'), join(site, 'app'), { recursive: true });

@@ -49,18 +49,23 @@ async function openCache() {
  * offline), else downloaded with progress. `remember()` stores a downloaded bundle under its
  * payload hash, with the URL pointing at that hash, and resolves to whether it could; call it
  * once the bundle has loaded, so a damaged download is never cached. The wasm side checks the
- * hash on every load.
+ * hash on every load; `forget()` drops a cached copy that failed it.
  */
 export async function fetchBundle(url, onProgress) {
   const cache = await openCache();
   const pointer = new URL(url, location.href).href;
   const known = await cache?.match(pointer);
   if (known) {
-    const hit = await cache.match(`/memeclip-bundle/${await known.text()}`);
+    const key = `/memeclip-bundle/${await known.text()}`;
+    const hit = await cache.match(key);
     if (hit) {
       const bytes = new Uint8Array(await hit.arrayBuffer());
       onProgress?.({ loaded: bytes.length, total: bytes.length, source: 'cache' });
-      return { bytes, source: 'cache', remember: async () => true };
+      const forget = async () => {
+        await cache.delete(pointer);
+        await cache.delete(key);
+      };
+      return { bytes, source: 'cache', remember: async () => true, forget };
     }
   }
   const bytes = await download(url, onProgress);

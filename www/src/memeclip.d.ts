@@ -117,7 +117,11 @@ export interface BatchOptions {
 export const DEFAULT_THRESHOLDS: Readonly<Thresholds>;
 
 export class MemeClassifier {
-  /** A bundle from a URL (cached by the browser after the first load) or its bytes. */
+  /**
+   * A bundle from a URL (cached by the browser after the first load; a damaged cached copy is
+   * downloaded again) or its bytes. Rejects with an error named 'BundleError' for a bundle that
+   * fails its checks and 'OutOfMemoryError' where the browser will not give the memory it needs.
+   */
   static load(source: string | URL | Blob | ArrayBuffer | Uint8Array, options?: LoadOptions): Promise<MemeClassifier>;
   /** Forgets every cached bundle. */
   static clearCache(): Promise<void>;
@@ -139,8 +143,8 @@ export class MemeClassifier {
   /** `prompt` marks the label with `{}` (default 'a photo of a {}.'). */
   addZeroShotTask(name: string, labels: string[], options?: { prompt?: string }): Promise<TaskInfo[]>;
   removeTask(name: string): Promise<TaskInfo[]>;
-  /** The worker's wasm memory in bytes, and its JS heap where the browser reports it. */
-  memoryUsage(): Promise<{ wasm: number; jsHeap?: number }>;
+  /** The worker's wasm memory in bytes. */
+  memoryUsage(): Promise<{ wasm: number }>;
   /** Ends the worker and frees its wasm memory. */
   dispose(): void;
   [Symbol.asyncDispose](): Promise<void>;

@@ -31,12 +31,13 @@ export class MemeClassifier {
   #next = 0;
   #options;
   #thresholds;
-  /** While WebGPU runs under 'auto': how to get the bundle's bytes again, so that a lost GPU
-   * device can be replaced by the CPU. */
+  /** How to get the bundle's bytes again, for a fresh worker after a lost GPU or a trap. */
   #reload = null;
   /** Task changes since load, replayed on a replacement worker. */
   #taskChanges = [];
   #disposed = false;
+  /** A restart under way, shared by the calls that saw the worker go. */
+  #restarting = null;
 
   constructor(worker, options) {
     this.#options = options;
@@ -45,11 +46,19 @@ export class MemeClassifier {
 
   #attach(worker) {
     this.#worker = worker;
-    worker.onmessage = ({ data: { id, result, error, lost } }) => {
+    worker.onmessage = ({ data: { id, result, error, name, lost, fatal } }) => {
+      if (fatal !== undefined) {
+        const failure = new WorkerLost(fatal);
+        if (name && name !== 'Error') failure.name = name;
+        return this.#failAll(failure);
+      }
       const call = this.#pending.get(id);
       this.#pending.delete(id);
-      if (error === undefined) call.resolve(result);
-      else call.reject(lost ? new WorkerLost(error) : new Error(error));
+      if (error === undefined) return call.resolve(result);
+      const failure = lost ? new WorkerLost(error) : new Error(error);
+      // 'BundleError' (a bundle that fails its checks), 'OutOfMemoryError'.
+      if (name && name !== 'Error') failure.name = name;
+      call.reject(failure);
     };
     // An uncaught error inside the worker would otherwise leave every pending call waiting.
     worker.onerror = (event) => {
@@ -75,43 +84,51 @@ export class MemeClassifier {
   /**
    * Loads a bundle from a URL (cached after the first time; `clf.source` says 'cache' or
    * 'network'; `clf.cached` whether the browser's cache holds it now) or from its bytes
-   * ('bytes'). Options: `backend` ('auto' | 'webgpu' | 'cpu'),
-   * `onProgress`, `thresholds` (defaults for `screen`), `wasmUrl` and `workerUrl` (where the
-   * module's .wasm and worker load from, when not beside this file).
+   * ('bytes'). A cached copy that fails its SHA-256 is dropped and downloaded again. Options:
+   * `backend` ('auto' | 'webgpu' | 'cpu'), `onProgress`, `thresholds` (defaults for `screen`),
+   * `wasmUrl` and `workerUrl` (where the module's .wasm and worker load from, when not beside
+   * this file).
    */
   static async load(source, { onProgress, backend = 'auto', thresholds, wasmUrl, workerUrl } = {}) {
-    let bytes;
-    let from = 'bytes';
-    let remember = async () => false;
-    if (typeof source === 'string' || source instanceof URL) {
-      ({ bytes, source: from, remember } = await fetchBundle(String(source), onProgress));
+    const url = typeof source === 'string' || source instanceof URL ? String(source) : null;
+    let fetched;
+    if (url) {
+      fetched = await fetchBundle(url, onProgress);
     } else {
       const given = await toBytes(source);
       if (!given) throw new TypeError('a bundle is a URL, Blob, ArrayBuffer or Uint8Array');
-      bytes = given.slice();
+      fetched = { bytes: given.slice(), source: 'bytes', remember: async () => false };
     }
-    // A URL's bundle is in the Cache API by then; bytes are kept as a Blob (the browser may hold
-    // it on disk).
-    let reload = null;
-    if (backend === 'auto') {
-      if (from === 'bytes') {
-        const blob = new Blob([bytes]);
-        reload = async () => new Uint8Array(await blob.arrayBuffer());
-      } else {
-        reload = async () => (await fetchBundle(String(source))).bytes;
-      }
+    // How to get the bytes again for a fresh worker (a lost GPU, a trap): a URL's bundle is in
+    // the Cache API by then, given bytes are kept as a Blob (the browser may hold it on disk).
+    let reload;
+    if (url) {
+      reload = async () => (await fetchBundle(url)).bytes;
+    } else {
+      const blob = new Blob([fetched.bytes]);
+      reload = async () => new Uint8Array(await blob.arrayBuffer());
     }
     const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl };
     const clf = new MemeClassifier(spawnWorker(workerUrl), options);
+    const loadIn = ({ bytes }) => clf.#call('load', { bytes, backend, wasmUrl: options.wasmUrl }, [bytes.buffer]);
     try {
-      const info = await clf.#call('load', { bytes, backend, wasmUrl: options.wasmUrl }, [bytes.buffer]);
-      clf.cached = await remember();
+      let info;
+      try {
+        info = await loadIn(fetched);
+      } catch (error) {
+        if (fetched.source !== 'cache' || error.name !== 'BundleError') throw error;
+        // Wrong bytes under the right key (a damaged disk, an extension): dropped, fetched anew.
+        await fetched.forget();
+        fetched = await fetchBundle(url, onProgress);
+        info = await loadIn(fetched);
+      }
+      clf.cached = await fetched.remember();
       clf.backend = info.backend;
-      clf.source = from;
+      clf.source = fetched.source;
       clf.#setTasks(info.tasks);
       clf.hasOcr = info.hasOcr;
       clf.#thresholds = mergeThresholds(DEFAULT_THRESHOLDS, thresholds, clf.tasks, true);
-      if (info.backend === 'webgpu') clf.#reload = reload;
+      clf.#reload = reload;
       return clf;
     } catch (error) {
       clf.dispose();
@@ -239,31 +256,37 @@ export class MemeClassifier {
     });
   }
 
-  /** Runs `op` once more on the CPU if the GPU was lost. */
+  /**
+   * After a lost worker, a fresh one on the CPU with the same tasks. A lost GPU runs `op` once
+   * more there; a trap on the CPU (no memory, a bug) fails this call, and the fresh instance
+   * serves the next ones, since the same input would trap again.
+   */
   async #withRetry(op) {
     try {
       return await op();
     } catch (error) {
-      if (!(error instanceof WorkerLost) || !this.#reload) throw error;
-      await this.#fallBackToCpu();
-      return op();
+      if (!(error instanceof WorkerLost) || !this.#reload || this.#disposed) throw error;
+      const onGpu = this.backend === 'webgpu';
+      this.#restarting ??= this.#restartOnCpu(onGpu ? 'the GPU device was lost' : error.message)
+        .finally(() => (this.#restarting = null));
+      await this.#restarting;
+      if (onGpu) return this.#withRetry(op);
+      throw error;
     }
   }
 
   /** A fresh worker (a fresh wasm instance) with the bundle on the CPU and the same tasks. */
-  async #fallBackToCpu() {
+  async #restartOnCpu(reason) {
     const bytes = await this.#reload();
-    this.#reload = null;
     this.#worker.terminate();
-    this.#failAll(new Error('the GPU device was lost'));
+    this.#failAll(new Error(`the classifier restarted: ${reason}`));
     this.#attach(spawnWorker(this.#options.workerUrl));
     await this.#call('load', { bytes, backend: 'cpu', wasmUrl: this.#options.wasmUrl }, [bytes.buffer]);
     for (const { op, args } of this.#taskChanges) await this.#call(op, args);
     this.backend = 'cpu';
   }
 
-  /** `{ wasm, jsHeap }`: the worker's wasm memory in bytes, and its JS heap where the browser
-   * reports it (Chromium). */
+  /** `{ wasm }`: the worker's wasm memory in bytes. */
   memoryUsage() {
     return this.#call('memoryUsage', {});
   }

@@ -1,5 +1,5 @@
 // The Web Worker that owns the wasm module: loading and inference run here, off the page's thread.
-import init, { WasmClassifier } from './memeclip_core.js';
+import init, { WasmClassifier, failedAllocationBytes } from './memeclip_core.js';
 
 let classifier = null;
 let ready = null;
@@ -52,16 +52,28 @@ const handlers = {
     return loaded().removeTask(name);
   },
   async memoryUsage() {
-    return {
-      wasm: exports?.memory.buffer.byteLength ?? 0,
-      // Chromium only; the worker's own JS heap.
-      jsHeap: self.performance?.memory?.usedJSHeapSize,
-    };
+    return { wasm: exports?.memory.buffer.byteLength ?? 0 };
   },
 };
 
-// A trap (a Rust panic) leaves the wasm instance unusable, and a lost GPU device leaves the
-// WebGPU classifier unusable: the API then starts a fresh worker on the CPU.
+const megabytes = (bytes) => `${Math.ceil(bytes / 2 ** 20)} MB`;
+
+/** Rust aborts with a bare `unreachable` trap when the browser will not grow its memory; the
+ * allocator remembers the request it could not meet, which makes a message that says so. */
+function outOfMemory(error, op) {
+  if (!(error instanceof WebAssembly.RuntimeError) || !exports) return null;
+  const wanted = failedAllocationBytes();
+  if (!wanted) return null;
+  const held = exports.memory.buffer.byteLength;
+  const hint = op === 'load' ? '; close other tabs, or use a smaller bundle (e.g. --quant int4)' : '';
+  const named = new Error(`out of memory: the browser would not give the ${megabytes(wanted)} more that this needed ` +
+    `(the classifier held ${megabytes(held)})${hint}`);
+  named.name = 'OutOfMemoryError';
+  return named;
+}
+
+// A trap (a Rust panic or no memory) leaves the wasm instance unusable, and a lost GPU device
+// leaves the WebGPU classifier unusable: the API then starts a fresh worker.
 function isLost(error) {
   if (error instanceof WebAssembly.RuntimeError) return true;
   try {
@@ -71,10 +83,22 @@ function isLost(error) {
   }
 }
 
+// A trap inside an async wasm call (a future polled from a microtask) is not a rejection of the
+// call: it reaches here, uncaught. The page then fails every pending call with it.
+let loading = false;
+self.addEventListener('error', (event) => {
+  const reported = outOfMemory(event.error, loading ? 'load' : null) ?? event.error;
+  event.preventDefault();
+  self.postMessage({ fatal: reported?.message ?? event.message, name: reported?.name });
+});
+
 self.onmessage = async ({ data: { id, op, args } }) => {
+  loading = op === 'load';
   try {
     self.postMessage({ id, result: await handlers[op](args) });
   } catch (error) {
-    self.postMessage({ id, error: error?.message ?? String(error), lost: isLost(error) });
+    const lost = isLost(error);
+    const reported = outOfMemory(error, op) ?? error;
+    self.postMessage({ id, error: reported?.message ?? String(reported), name: reported?.name, lost });
   }
 };

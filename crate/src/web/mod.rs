@@ -19,6 +19,7 @@ use crate::ocr::crop::Pixels;
 use crate::pipeline::ClipPipeline;
 
 mod input;
+mod memory;
 
 unsafe extern "C" {
     /// The linker's function that runs static constructors (burn's and cubecl's `inventory`
@@ -69,17 +70,25 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// A bundle that fails its checks (damaged, truncated, not a bundle) is an error named
+/// `BundleError`, so that the JS side can tell it from other failures and drop a cached copy.
+fn bundle_error(e: crate::Error) -> JsValue {
+    let error = js_sys::Error::new(&e.to_string());
+    error.set_name("BundleError");
+    error.into()
+}
+
 fn load(
     bytes: Vec<u8>,
     payload_sha256: Option<String>,
     device: Device,
     backend: &'static str,
-) -> Result<WasmClassifier, JsError> {
+) -> Result<WasmClassifier, JsValue> {
     let bundle = match payload_sha256 {
         Some(digest) => Bundle::from_bytes_hashed(bytes, "bundle", &digest),
         None => Bundle::from_bytes(bytes, "bundle"),
     }
-    .map_err(js_error)?;
+    .map_err(bundle_error)?;
     let kernels = match backend {
         "cpu" => bundle.cpu_kernels(),
         _ => Kernels::Float,
@@ -112,7 +121,7 @@ impl WasmClassifier {
     pub fn load_cpu(
         bytes: Vec<u8>,
         payload_sha256: Option<String>,
-    ) -> Result<WasmClassifier, JsError> {
+    ) -> Result<WasmClassifier, JsValue> {
         load(bytes, payload_sha256, Device::flex(), "cpu")
     }
 
@@ -122,7 +131,7 @@ impl WasmClassifier {
     pub async fn load_webgpu(
         bytes: Vec<u8>,
         payload_sha256: Option<String>,
-    ) -> Result<WasmClassifier, JsError> {
+    ) -> Result<WasmClassifier, JsValue> {
         let device = Device::wgpu_options()
             .init_async()
             .await
