@@ -24,6 +24,9 @@ for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu
     let t = performance.now();
     const clf = await MemeClassifier.load('../model.memeclip', { backend });
     const load_ms = performance.now() - t;
+    const mb = (bytes) => Math.round(bytes / 2 ** 20 * 10) / 10;
+    const wasm_mb_after_load = mb((await clf.memoryUsage()).wasm);
+    let first_call_ms;
     // A fresh picture and text every time, so nothing can be reused.
     const canvas = new OffscreenCanvas(320, 240);
     const ctx = canvas.getContext('2d');
@@ -38,7 +41,10 @@ for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu
       t = performance.now();
       // 20 tokens with the start and end tokens (i < 10), as the transformers.js comparison's text.
       const out = await clf.classify(blob, `when the code compiles on try number ${i} and nobody believes it, not even the reviewer`);
-      if (i === 0) continue; // the first call warms up
+      if (i === 0) {
+        first_call_ms = performance.now() - t; // the first call warms up
+        continue;
+      }
       times.push(performance.now() - t);
       for (const [stage, ms] of Object.entries(out.timings_ms)) (stages[stage] ??= []).push(ms);
     }
@@ -62,7 +68,9 @@ for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu
         batch_ms_per_meme[`batch_of_${concurrency}`] = (performance.now() - t) / batch;
       }
     }
-    return { backend: clf.backend, load_ms, median_ms: median(times), median_stages_ms, batch_ms_per_meme };
+    const wasm_mb_after_runs = mb((await clf.memoryUsage()).wasm);
+    return { backend: clf.backend, load_ms, first_call_ms, median_ms: median(times), median_stages_ms, batch_ms_per_meme,
+      wasm_mb_after_load, wasm_mb_after_runs };
   }, [backend, runs, batch]);
   results.push(r);
   console.error(`${backend}: ${JSON.stringify(r)}`);

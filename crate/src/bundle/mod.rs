@@ -9,8 +9,10 @@
 //! A bundle is validated whole (magic, version, lengths, hash, every tensor's shape and size)
 //! before any tensor is built, so it is never half-loaded.
 
+pub mod bytes;
 pub mod quant;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -27,6 +29,7 @@ use crate::head::zero_shot::ZeroShotHead;
 use crate::ocr::Ocr;
 use crate::ocr::ctc::Dictionary;
 use crate::pipeline::ClipPipeline;
+use bytes::BundleBytes;
 use quant::{Quant, decode, encode, encoded_len};
 
 pub const MAGIC: &[u8; 8] = b"MEMECLIP";
@@ -282,11 +285,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A validated bundle in memory.
+/// The SHA-256 of everything from `start`, read a few megabytes at a time.
+fn payload_digest(bytes: &dyn BundleBytes, start: usize) -> String {
+    const STEP: usize = 4 << 20;
+    let mut hasher = Sha256::new();
+    let mut at = start;
+    while at < bytes.len() {
+        let len = STEP.min(bytes.len() - at);
+        hasher.update(&*bytes.range(at, len));
+        at += len;
+    }
+    hex(&hasher.finalize())
+}
+
+/// A validated bundle.
 pub struct Bundle {
     name: String,
     pub header: Header,
-    bytes: Vec<u8>,
+    bytes: Box<dyn BundleBytes>,
     payload_start: usize,
     index: BTreeMap<String, usize>,
 }
@@ -294,27 +310,37 @@ pub struct Bundle {
 impl Bundle {
     /// Checks everything before any tensor is built; `name` identifies the bundle in errors.
     pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Result<Self> {
-        Self::check(bytes, name, None)
+        Self::check(Box::new(bytes), name, None)
     }
 
-    /// As [`Self::from_bytes`], with the payload's SHA-256 (lowercase hex) already computed by
-    /// the caller: the browser's WebCrypto hashes 150 MB in a fraction of the seconds wasm takes.
-    pub fn from_bytes_hashed(bytes: Vec<u8>, name: &str, payload_sha256: &str) -> Result<Self> {
-        Self::check(bytes, name, Some(payload_sha256))
+    /// As [`Self::from_bytes`], for bytes kept elsewhere, with the payload's SHA-256 (lowercase
+    /// hex) where the caller computed it: the browser's WebCrypto hashes 150 MB in a fraction of
+    /// the seconds wasm takes.
+    pub fn from_source(
+        bytes: Box<dyn BundleBytes>,
+        name: &str,
+        payload_sha256: Option<&str>,
+    ) -> Result<Self> {
+        Self::check(bytes, name, payload_sha256)
     }
 
-    fn check(bytes: Vec<u8>, name: &str, payload_sha256: Option<&str>) -> Result<Self> {
+    fn check(
+        bytes: Box<dyn BundleBytes>,
+        name: &str,
+        payload_sha256: Option<&str>,
+    ) -> Result<Self> {
         let fail = |message: String| Error::config(name, message);
-        if bytes.len() < PREAMBLE || &bytes[..8] != MAGIC {
+        let preamble = bytes.range(0, PREAMBLE.min(bytes.len()));
+        if preamble.len() < PREAMBLE || &preamble[..8] != MAGIC {
             return Err(fail("not a memeclip bundle (wrong magic bytes)".into()));
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let version = u32::from_le_bytes(preamble[8..12].try_into().expect("4 bytes"));
         if version != VERSION {
             return Err(fail(format!(
                 "bundle format version {version} is not supported (expected {VERSION})"
             )));
         }
-        let header_len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
+        let header_len = u64::from_le_bytes(preamble[12..20].try_into().expect("8 bytes")) as usize;
         let payload_start = PREAMBLE
             .checked_add(header_len)
             .filter(|&end| end <= bytes.len())
@@ -324,19 +350,18 @@ impl Bundle {
                     bytes.len() - PREAMBLE
                 ))
             })?;
-        let header: Header = serde_json::from_slice(&bytes[PREAMBLE..payload_start])
+        let header: Header = serde_json::from_slice(&bytes.range(PREAMBLE, header_len))
             .map_err(|e| fail(format!("header is not valid: {e}")))?;
-        let payload = &bytes[payload_start..];
-        if payload.len() != header.payload_len {
+        let payload_len = bytes.len() - payload_start;
+        if payload_len != header.payload_len {
             return Err(fail(format!(
-                "truncated or padded: the payload has {} bytes, the header says {}",
-                payload.len(),
+                "truncated or padded: the payload has {payload_len} bytes, the header says {}",
                 header.payload_len
             )));
         }
         let digest = match payload_sha256 {
             Some(given) => given.to_ascii_lowercase(),
-            None => hex(&Sha256::digest(payload)),
+            None => payload_digest(&*bytes, payload_start),
         };
         if digest != header.payload_sha256 {
             return Err(fail(format!(
@@ -351,7 +376,7 @@ impl Bundle {
             if t.len != expected
                 || t.offset
                     .checked_add(t.len)
-                    .is_none_or(|end| end > payload.len())
+                    .is_none_or(|end| end > payload_len)
             {
                 return Err(Error::tensor(
                     name,
@@ -526,7 +551,7 @@ impl WeightSource for Bundle {
     fn read(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let (entry, bytes) = self.entry(key, shape)?;
         let (rows, cols) = rows_cols(shape);
-        decode(bytes, rows, cols, entry.encoding)
+        decode(&bytes, rows, cols, entry.encoding)
             .ok_or_else(|| Error::tensor(&self.name, key, "encoded size does not match its shape"))
     }
 
@@ -536,7 +561,7 @@ impl WeightSource for Bundle {
             return Ok(None);
         }
         let (rows, cols) = rows_cols(shape);
-        quant::int8_parts(bytes, rows, cols)
+        quant::int8_parts(&bytes, rows, cols)
             .map(Some)
             .ok_or_else(|| Error::tensor(&self.name, key, "encoded size does not match its shape"))
     }
@@ -544,7 +569,7 @@ impl WeightSource for Bundle {
 
 impl Bundle {
     /// A tensor's header entry and encoded bytes; an error unless its shape is `shape`.
-    fn entry(&self, key: &str, shape: &[usize]) -> Result<(&TensorEntry, &[u8])> {
+    fn entry(&self, key: &str, shape: &[usize]) -> Result<(&TensorEntry, Cow<'_, [u8]>)> {
         let entry = self
             .index
             .get(key)
@@ -552,7 +577,7 @@ impl Bundle {
             .ok_or_else(|| Error::tensor(&self.name, key, "missing"))?;
         check_shape(&self.name, key, &entry.shape, shape)?;
         let start = self.payload_start + entry.offset;
-        Ok((entry, &self.bytes[start..start + entry.len]))
+        Ok((entry, self.bytes.range(start, entry.len)))
     }
 }
 

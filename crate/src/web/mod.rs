@@ -18,6 +18,7 @@ use crate::ocr::Ocr;
 use crate::ocr::crop::Pixels;
 use crate::pipeline::ClipPipeline;
 
+mod bytes;
 mod input;
 mod memory;
 
@@ -79,16 +80,14 @@ fn bundle_error(e: crate::Error) -> JsValue {
 }
 
 fn load(
-    bytes: Vec<u8>,
+    bytes: js_sys::Uint8Array,
     payload_sha256: Option<String>,
     device: Device,
     backend: &'static str,
 ) -> Result<WasmClassifier, JsValue> {
-    let bundle = match payload_sha256 {
-        Some(digest) => Bundle::from_bytes_hashed(bytes, "bundle", &digest),
-        None => Bundle::from_bytes(bytes, "bundle"),
-    }
-    .map_err(bundle_error)?;
+    let source = Box::new(bytes::JsBundleBytes(bytes));
+    let bundle =
+        Bundle::from_source(source, "bundle", payload_sha256.as_deref()).map_err(bundle_error)?;
     let kernels = match backend {
         "cpu" => bundle.cpu_kernels(),
         _ => Kernels::Float,
@@ -115,11 +114,12 @@ async fn read_row(tensor: burn::tensor::Tensor<2>) -> Result<Vec<f32>, JsError> 
 
 #[wasm_bindgen]
 impl WasmClassifier {
-    /// Validates and loads a bundle's bytes on the CPU backend. `payload_sha256`: the payload's
-    /// SHA-256 in hex if the caller computed it (WebCrypto); otherwise wasm computes it.
+    /// Validates and loads a bundle on the CPU backend. Its bytes stay in JS: each tensor is
+    /// copied into wasm memory as it is built. `payload_sha256`: the payload's SHA-256 in hex if
+    /// the caller computed it (WebCrypto); otherwise wasm computes it.
     #[wasm_bindgen(js_name = loadCpu)]
     pub fn load_cpu(
-        bytes: Vec<u8>,
+        bytes: js_sys::Uint8Array,
         payload_sha256: Option<String>,
     ) -> Result<WasmClassifier, JsValue> {
         load(bytes, payload_sha256, Device::flex(), "cpu")
@@ -129,7 +129,7 @@ impl WasmClassifier {
     /// `navigator.gpu.requestAdapter()` gives an adapter: without one wgpu panics.
     #[wasm_bindgen(js_name = loadWebGpu)]
     pub async fn load_webgpu(
-        bytes: Vec<u8>,
+        bytes: js_sys::Uint8Array,
         payload_sha256: Option<String>,
     ) -> Result<WasmClassifier, JsValue> {
         let device = Device::wgpu_options()

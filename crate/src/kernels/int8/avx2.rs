@@ -27,7 +27,7 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
 unsafe fn rows<const R: usize>(
     x: *const i16,
     x_stride: usize,
-    w: *const i16,
+    w: *const i8,
     pairs: usize,
     out: *mut f32,
     stride: usize,
@@ -35,7 +35,7 @@ unsafe fn rows<const R: usize>(
     let mut acc = [_mm256_setzero_si256(); R];
     for p in 0..pairs {
         unsafe {
-            let wv = _mm256_loadu_si256(w.add(p * 2 * PANEL) as *const __m256i);
+            let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add(p * 2 * PANEL) as *const __m128i));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let pair = (x.add(r * x_stride + 2 * p) as *const i32).read_unaligned();
                 *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_set1_epi32(pair), wv));

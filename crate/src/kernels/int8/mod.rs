@@ -56,11 +56,13 @@ impl Kernel {
 
 /// A weight matrix packed for the kernel: for each panel of 8 output rows and each pair of
 /// inputs `(2p, 2p+1)`, 16 codes `w[c][2p], w[c][2p+1]` for c in the panel. Padding is zero.
+/// The codes stay int8 in memory (a bundle's weights take their own size, not twice it) and
+/// are widened to i16 inside the kernels, 16 at a time, one vector load per pair.
 pub struct Int8Matrix {
     n: usize,
     k: usize,
     pairs: usize,
-    packed: Vec<i16>,
+    packed: Vec<i8>,
     /// One per output row, padded to whole panels.
     scales: Vec<f32>,
 }
@@ -74,10 +76,10 @@ impl Int8Matrix {
         }
         let pairs = k.div_ceil(2);
         let panels = n.div_ceil(PANEL);
-        let mut packed = vec![0i16; panels * pairs * 2 * PANEL];
+        let mut packed = vec![0i8; panels * pairs * 2 * PANEL];
         for (row, codes) in codes.chunks(k.max(1)).enumerate().take(n) {
             for (i, &code) in codes.iter().enumerate() {
-                packed[packed_index(pairs, row, i)] = code as i16;
+                packed[packed_index(pairs, row, i)] = code;
             }
         }
         let mut scales = scales.to_vec();
@@ -142,7 +144,7 @@ impl Int8Matrix {
         let (codes, x_scales) = quantize_rows(kernel, x, m, self.k, self.pairs);
         let width = self.scales.len();
         let mut sums = vec![0.0f32; m * width];
-        // k in chunks outside, panels inside: a panel's chunk of weights (8 KB) stays in the L1
+        // k in chunks outside, panels inside: a panel's chunk of weights (4 KB) stays in the L1
         // cache while every row of x passes over it.
         for start in (0..self.pairs).step_by(CHUNK_PAIRS) {
             let len = CHUNK_PAIRS.min(self.pairs - start);
@@ -274,7 +276,7 @@ struct Tile<'a> {
     x_stride: usize,
     rows: usize,
     /// `pairs * 2 * PANEL` codes.
-    weights: &'a [i16],
+    weights: &'a [i8],
     pairs: usize,
 }
 

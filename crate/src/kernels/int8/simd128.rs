@@ -1,5 +1,5 @@
-//! wasm simd128: `i32x4.dot_i16x8_s` for the products, and the activations' quantization four
-//! lanes at a time.
+//! wasm simd128: `i32x4.dot_i16x8_s` for the products (the int8 weights widened to i16 as
+//! they are loaded), and the activations' quantization four lanes at a time.
 
 use core::arch::wasm32::*;
 
@@ -68,7 +68,7 @@ pub fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
 unsafe fn rows<const R: usize>(
     x: *const i16,
     x_stride: usize,
-    w: *const i16,
+    w: *const i8,
     pairs: usize,
     out: *mut f32,
     stride: usize,
@@ -76,8 +76,8 @@ unsafe fn rows<const R: usize>(
     let mut acc = [[i32x4_splat(0); 2]; R];
     for p in 0..pairs {
         unsafe {
-            let wp = w.add(p * 2 * PANEL) as *const v128;
-            let (w0, w1) = (v128_load(wp), v128_load(wp.add(1)));
+            let wp = v128_load(w.add(p * 2 * PANEL) as *const v128);
+            let (w0, w1) = (i16x8_extend_low_i8x16(wp), i16x8_extend_high_i8x16(wp));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = v128_load32_splat(x.add(r * x_stride + 2 * p) as *const u32);
                 acc[0] = i32x4_add(acc[0], i32x4_dot_i16x8(a, w0));
