@@ -12,8 +12,7 @@ import { mkdtempSync, copyFileSync, cpSync, readFileSync, readdirSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { serve, chromiumFlags } from './serve.mjs';
+import { serve, launchChromium, openApiPage } from './serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = process.env.MEMECLIP_BIN;
@@ -55,12 +54,9 @@ const server = await serve(site);
 const port = server.address().port;
 
 async function measure(extraFlags, body) {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...chromiumFlags, ...extraFlags] });
+  const b = await launchChromium(extraFlags);
   try {
-    const p = await b.newPage();
-    await p.goto(`http://127.0.0.1:${port}/index.html`);
-    await p.waitForFunction(() => window.memeclip !== undefined);
-    await p.evaluate(() => window.memeclip.ready);
+    const p = await openApiPage(b, port);
     return await body(p);
   } finally {
     await b.close();

@@ -7,21 +7,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { serve, chromiumFlags } from './serve.mjs';
+import { serve, launchChromium, openApiPage } from './serve.mjs';
 import { makeSite, pngFile, root } from './site.mjs';
 
 const bin = process.env.MEMECLIP_BIN;
 let site, server, browser, page, port;
-const flags = chromiumFlags;
 
 async function openPage(extraFlags) {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...flags, ...extraFlags] });
-  const p = await b.newPage();
-  await p.goto(`http://127.0.0.1:${port}/index.html`);
-  await p.waitForFunction(() => window.memeclip !== undefined);
-  await p.evaluate(() => window.memeclip.ready);
-  return [b, p];
+  const b = await launchChromium(extraFlags);
+  return [b, await openApiPage(b, port)];
 }
 
 before(async () => {
@@ -190,7 +184,7 @@ test('a truncated bundle is refused with a message that says so, and is not cach
 });
 
 test('the page classifies memes dropped on it (a real drop event), with no CSP violation', async () => {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  const b = await launchChromium();
   try {
     const p = await b.newPage({ viewport: { width: 390, height: 844 } });
     const messages = [];
@@ -225,7 +219,7 @@ test('the page classifies memes dropped on it (a real drop event), with no CSP v
 test('after one visit the page works offline, and classifies a pasted image', async () => {
   // Its own origin (port), so the service worker and caches start empty.
   const origin = await serve(site);
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  const b = await launchChromium();
   try {
     const p = await b.newPage();
     await p.goto(`http://127.0.0.1:${origin.address().port}/app/index.html`);

@@ -9,8 +9,7 @@ import { mkdtempSync, copyFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { serve, chromiumFlags } from './serve.mjs';
+import { serve, launchChromium, openApiPage } from './serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = process.env.MEMECLIP_BIN;
@@ -36,12 +35,9 @@ const native = (image) => JSON.parse(execFileSync(bin, ['classify', '--bundle',
   join(site, 'ocr.memeclip'), '--image', join(site, image), '--json']));
 
 async function withPage(extraFlags, body) {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...chromiumFlags, ...extraFlags] });
+  const b = await launchChromium(extraFlags);
   try {
-    const p = await b.newPage();
-    await p.goto(`http://127.0.0.1:${port}/index.html`);
-    await p.waitForFunction(() => window.memeclip !== undefined);
-    await p.evaluate(() => window.memeclip.ready);
+    const p = await openApiPage(b, port);
     await body(p);
   } finally {
     await b.close();

@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { serve, chromiumFlags } from './serve.mjs';
+import { serve, launchChromium, openApiPage } from './serve.mjs';
 import { makeSite, pngFile, root } from './site.mjs';
 
 const bin = process.env.MEMECLIP_BIN;
@@ -31,17 +30,10 @@ after(() => {
 });
 
 async function withPage(extraFlags, body) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...chromiumFlags, ...extraFlags] });
+  const browser = await launchChromium(extraFlags);
   try {
     const context = await browser.newContext();
-    const open = async () => {
-      const page = await context.newPage();
-      await page.goto(`http://127.0.0.1:${port}/index.html`);
-      await page.waitForFunction(() => window.memeclip !== undefined);
-      await page.evaluate(() => window.memeclip.ready);
-      return page;
-    };
-    await body(open);
+    await body(() => openApiPage(context, port));
   } finally {
     await browser.close();
   }

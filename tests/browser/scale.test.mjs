@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { serve, chromiumFlags } from './serve.mjs';
+import { serve, launchChromium, openApiPage } from './serve.mjs';
 import { makeSite, root } from './site.mjs';
 
 const bin = process.env.MEMECLIP_BIN;
@@ -28,12 +27,9 @@ after(() => {
 test('a ViT-L/14-shaped bundle loads on the CPU path and classifies a meme', async () => {
   const bundleBytes = statSync(join(site, 'l14.memeclip')).size;
   assert.ok(bundleBytes > 400e6, `an L/14 bundle is over 400 MB (${bundleBytes})`);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+  const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
-    await page.waitForFunction(() => window.memeclip !== undefined);
-    await page.evaluate(() => window.memeclip.ready);
+    const page = await openApiPage(browser, server.address().port);
     const loaded = await page.evaluate(() => window.memeclip.load('l14.memeclip', 'cpu'));
     assert.equal(loaded.backend, 'cpu');
     const result = await page.evaluate(() => window.memeclip.classify('photo.png', 'hello'));

@@ -3,6 +3,7 @@
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join, extname } from 'node:path';
+import { chromium } from 'playwright-core';
 
 const types = {
   '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
@@ -27,4 +28,19 @@ export async function serve(root, headers = {}) {
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   return server;
+}
+
+/** Debian's Chromium with the flags above and `extraFlags`. */
+export function launchChromium(extraFlags = []) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...chromiumFlags, ...extraFlags] });
+}
+
+/** A new page of `owner` (a browser or a context) on the API test page (`index.html` at `port`),
+ * once `window.memeclip` is ready. */
+export async function openApiPage(owner, port) {
+  const page = await owner.newPage();
+  await page.goto(`http://127.0.0.1:${port}/index.html`);
+  await page.waitForFunction(() => window.memeclip !== undefined);
+  await page.evaluate(() => window.memeclip.ready);
+  return page;
 }

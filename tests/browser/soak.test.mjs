@@ -5,8 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { serve, chromiumFlags } from './serve.mjs';
+import { serve, launchChromium, openApiPage } from './serve.mjs';
 import { makeSite, pngFile } from './site.mjs';
 
 const bin = process.env.MEMECLIP_BIN;
@@ -68,12 +67,9 @@ async function heapMeter(browser, page) {
 
 /** Runs `total` classifications in rounds of `round`, sampling memory after each round. */
 async function soak(extraFlags, backend, total, round) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...chromiumFlags, ...extraFlags] });
+  const browser = await launchChromium(extraFlags);
   try {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/index.html`);
-    await page.waitForFunction(() => window.memeclip !== undefined);
-    await page.evaluate(() => window.memeclip.ready);
+    const page = await openApiPage(browser, port);
     const loaded = await page.evaluate((b) => window.memeclip.load('tiny.memeclip', b), backend);
     assert.equal(loaded.backend, backend);
     await page.evaluate(async () => {

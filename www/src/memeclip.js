@@ -14,6 +14,14 @@ export default async function init() {}
 /** An error after which the worker's wasm instance cannot be trusted: a trap or a lost GPU. */
 class WorkerLost extends Error {}
 
+/** An error the worker reported, as the page sees it: a lost instance is a `WorkerLost`, and
+ * names the caller may test ('BundleError', 'OutOfMemoryError') are kept. */
+function workerError(message, name, lost) {
+  const error = lost ? new WorkerLost(message) : new Error(message);
+  if (name && name !== 'Error') error.name = name;
+  return error;
+}
+
 function spawnWorker(workerUrl) {
   // The literal `new Worker(new URL(...), ...)` form is the one bundlers recognize and copy.
   return workerUrl
@@ -47,18 +55,11 @@ export class MemeClassifier {
   #attach(worker) {
     this.#worker = worker;
     worker.onmessage = ({ data: { id, result, error, name, lost, fatal } }) => {
-      if (fatal !== undefined) {
-        const failure = new WorkerLost(fatal);
-        if (name && name !== 'Error') failure.name = name;
-        return this.#failAll(failure);
-      }
+      if (fatal !== undefined) return this.#failAll(workerError(fatal, name, true));
       const call = this.#pending.get(id);
       this.#pending.delete(id);
-      if (error === undefined) return call.resolve(result);
-      const failure = lost ? new WorkerLost(error) : new Error(error);
-      // 'BundleError' (a bundle that fails its checks), 'OutOfMemoryError'.
-      if (name && name !== 'Error') failure.name = name;
-      call.reject(failure);
+      if (error === undefined) call.resolve(result);
+      else call.reject(workerError(error, name, lost));
     };
     // An uncaught error inside the worker would otherwise leave every pending call waiting.
     worker.onerror = (event) => {
