@@ -39,7 +39,8 @@ wasm=www/pkg/memeclip_core_bg.wasm
 js_raw=$(cat www/pkg/*.js | wc -c)
 js_gz=$(cat www/pkg/*.js | gzip -9 | wc -c)
 echo "{\"shape\": \"$shape\", \"quant\": \"$quant\", \"bundle_bytes\": $(size "$site/model.memeclip"), \"wasm_bytes\": $(size $wasm), \"wasm_gzip_bytes\": $(gz $wasm), \"js_bytes\": $js_raw, \"js_gzip_bytes\": $js_gz}"
-# BACKENDS=cpu (or webgpu) in the environment limits the run to one backend.
+# BACKENDS=cpu (or webgpu) in the environment limits the run to one backend; THREADS=1,2 runs the
+# CPU path once per thread count.
 SITE="$site" RUNS="$runs" BATCH="$batch" node tests/browser/bench-web.mjs
 if [[ -n "$compare" ]]; then
   [[ -f "$compare/onnx/vision_model_quantized.onnx" ]] ||

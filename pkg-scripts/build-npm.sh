@@ -15,9 +15,12 @@ mkdir -p www/npm/package
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" www/package/package.json > www/npm/package/package.json
 cp www/package/README.md www/npm/package/
 # Exactly the files package.json lists, so a missing one fails here rather than for a user.
+# A name ending in / is a folder (the threaded module with its worker helper).
 for f in $(node -e 'for (const f of require("./www/npm/package/package.json").files) console.log(f)'); do
-  [[ -f www/npm/package/$f ]] && continue
-  if [[ -f www/pkg/$f ]]; then cp "www/pkg/$f" www/npm/package/; else echo "build-npm.sh: $f is missing from www/pkg/" >&2; exit 1; fi
+  [[ -e www/npm/package/$f ]] && continue
+  if [[ "$f" == */ && -d www/pkg/$f ]]; then cp -r "www/pkg/$f" "www/npm/package/$f"
+  elif [[ -f www/pkg/$f ]]; then cp "www/pkg/$f" www/npm/package/
+  else echo "build-npm.sh: $f is missing from www/pkg/" >&2; exit 1; fi
 done
 (cd www/npm/package && npm pack --silent --pack-destination .. > /dev/null)
 tarball=www/npm/memeclip-$version.tgz

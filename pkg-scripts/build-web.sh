@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the wasm module and its JS glue into www/pkg/.
+# Builds the wasm modules and their JS glue into www/pkg/: the module with WebGPU and a
+# one-thread CPU path (www/pkg/memeclip_core*), and the threaded CPU-only module
+# (www/pkg/threads/), which cross-origin isolated pages run on a pool of workers.
 #   pkg-scripts/build-web.sh [--dev]
 # Default: the module to ship. The `wasm-release` profile (thin LTO; dependencies optimized for
 # size, this crate's kernels for speed), then binaryen's `wasm-opt -Oz` (npm's binaryen, pinned in
@@ -25,27 +27,50 @@ if [[ "$have" != "$want" ]]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
+# The threaded module's compiler: std must be rebuilt with atomics, which only nightly does.
+# Pinned, so that a fresh machine builds what was tested.
+nightly=nightly-2026-05-20
+if ! rustup run "$nightly" rustc --version >/dev/null 2>&1 ||
+   [[ ! -d "$(rustup run "$nightly" rustc --print sysroot)/lib/rustlib/src/rust/library" ]]; then
+  rustup toolchain install "$nightly" --profile minimal --component rust-src
+fi
+
 # simd128: burn's flex kernels and memeclip's int8 kernels vectorize with it (every current
 # browser has wasm SIMD). `-D warnings` after `--` reaches memeclip alone, so the dependencies'
 # builds are shared with other wasm builds.
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' cargo rustc --lib -p memeclip --profile "$profile" \
-  --target wasm32-unknown-unknown --no-default-features --features web --crate-type cdylib -- -D warnings
+  --target wasm32-unknown-unknown --no-default-features --features webgpu --crate-type cdylib -- -D warnings
+# The threaded module: atomics and shared memory (up to 4 GiB, wasm32's limit), its own target
+# folder since its std and flags differ. rustc notes once that `atomics` is an unstable target
+# feature; that notice is expected.
+threads_target="$CARGO_TARGET_DIR/web-threads"
+# The linker flags: one memory imported and shared by every worker, and the thread-local storage
+# symbols wasm-bindgen's thread start-up calls.
+link_args=(--shared-memory --import-memory --max-memory=4294967296
+  --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)
+RUSTFLAGS="--cfg getrandom_backend=\"wasm_js\" -C target-feature=+simd128,+atomics,+bulk-memory${link_args[*]/#/ -C link-arg=}" \
+  CARGO_TARGET_DIR="$threads_target" cargo "+$nightly" rustc --lib -p memeclip --profile "$profile" \
+  --target wasm32-unknown-unknown --no-default-features --features web-threads --crate-type cdylib \
+  -Z build-std=panic_abort,std -- -D warnings
 rm -rf www/pkg
 # The wasm-bindgen glue is `memeclip_core.js`; `memeclip.js` is the JS API around its worker.
 wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/memeclip.wasm"
+wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg/threads \
+  "$threads_target/wasm32-unknown-unknown/$profile/memeclip.wasm"
 if [[ "$profile" == wasm-release ]]; then
   [[ -x pkg-scripts/node_modules/.bin/wasm-opt ]] || (cd pkg-scripts && npm ci --no-audit --no-fund)
-  module=www/pkg/memeclip_core_bg.wasm
   cache="$CARGO_TARGET_DIR/wasm-opt"
-  optimized="$cache/$(sha256sum "$module" | cut -c1-64).wasm"
-  if [[ ! -f "$optimized" ]]; then
-    mkdir -p "$cache"
-    echo "wasm-opt -Oz (about 3 minutes)"
-    pkg-scripts/node_modules/.bin/wasm-opt -Oz "$module" -o "$optimized.tmp"
-    mv "$optimized.tmp" "$optimized"
-  fi
-  cp "$optimized" "$module"
+  mkdir -p "$cache"
+  for module in www/pkg/memeclip_core_bg.wasm www/pkg/threads/memeclip_core_bg.wasm; do
+    optimized="$cache/$(sha256sum "$module" | cut -c1-64).wasm"
+    if [[ ! -f "$optimized" ]]; then
+      echo "wasm-opt -Oz $module (a few minutes)"
+      pkg-scripts/node_modules/.bin/wasm-opt -Oz --enable-threads --enable-bulk-memory "$module" -o "$optimized.tmp"
+      mv "$optimized.tmp" "$optimized"
+    fi
+    cp "$optimized" "$module"
+  done
 fi
 cp www/src/*.js www/src/memeclip.d.ts www/pkg/
 ls -l www/pkg/

@@ -34,4 +34,17 @@ else
   echo '{"file": "model.memeclip", "test_model": true}' > www/model-info.json
 fi
 echo "memeclip demo: http://127.0.0.1:$port/"
-exec python3 -m http.server "$port" --bind 127.0.0.1 --directory www
+# Python's file server plus the two headers that make the page cross-origin isolated, which the
+# threaded CPU path needs (shared wasm memory).
+exec python3 - "$port" www <<'PY'
+import functools, http.server, sys
+
+class Isolated(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+handler = functools.partial(Isolated, directory=sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+PY

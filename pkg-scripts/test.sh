@@ -34,9 +34,9 @@ stage "cargo clippy (native, all targets, the fuzz targets too)"
 cargo clippy --release --workspace --all-targets -- -D warnings
 # Clippy's -D warnings covers rustc's own warnings too; the wasm module itself is built once,
 # by build-web.sh below, which also refuses warnings.
-stage "cargo clippy (wasm32, web features)"
+stage "cargo clippy (wasm32, the WebGPU module's features)"
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' \
-  cargo clippy --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features web -- -D warnings
+  cargo clippy --lib -p memeclip --target wasm32-unknown-unknown --no-default-features --features webgpu -- -D warnings
 stage "cargo test (release: burn is too slow unoptimized)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

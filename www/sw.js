@@ -4,7 +4,7 @@
 const SHELL = 'memeclip-shell';
 const FILES = ['index.html', 'style.css', 'app.js', 'model-info.json', 'pkg/memeclip.js',
   'pkg/image.js', 'pkg/bundle-cache.js', 'pkg/screen.js', 'pkg/worker.js', 'pkg/memeclip_core.js',
-  'pkg/memeclip_core_bg.wasm'];
+  'pkg/memeclip_core_bg.wasm', 'pkg/threads/memeclip_core.js', 'pkg/threads/memeclip_core_bg.wasm'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(SHELL).then((cache) => cache.addAll(FILES)).then(() => self.skipWaiting()));

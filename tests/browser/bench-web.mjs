@@ -13,16 +13,23 @@ const flags = chromiumFlags;
 
 const results = [];
 const backends = (process.env.BACKENDS ?? 'cpu,webgpu').split(',');
-for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu']]].filter(([b]) => backends.includes(b))) {
+// THREADS=1,2: the CPU path once per thread count (default: the API's own choice).
+const threadCounts = (process.env.THREADS ?? '').split(',').filter(Boolean).map(Number);
+const runsToDo = [];
+for (const backend of backends) {
+  for (const threads of backend === 'cpu' && threadCounts.length ? threadCounts : [undefined]) runsToDo.push([backend, threads]);
+}
+for (const [backend, threads] of runsToDo) {
+  const extra = backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : [];
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...flags, ...extra] });
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error(e.message));
   await page.goto(url);
-  const r = await page.evaluate(async ([backend, runs, batch]) => {
+  const r = await page.evaluate(async ([backend, threads, runs, batch]) => {
     const { MemeClassifier } = await import('./memeclip.js');
     await MemeClassifier.clearCache();
     let t = performance.now();
-    const clf = await MemeClassifier.load('../model.memeclip', { backend });
+    const clf = await MemeClassifier.load('../model.memeclip', { backend, ...(threads ? { threads } : {}) });
     const load_ms = performance.now() - t;
     const mb = (bytes) => Math.round(bytes / 2 ** 20 * 10) / 10;
     const wasm_mb_after_load = mb((await clf.memoryUsage()).wasm);
@@ -69,9 +76,9 @@ for (const [backend, extra] of [['cpu', []], ['webgpu', ['--enable-unsafe-webgpu
       }
     }
     const wasm_mb_after_runs = mb((await clf.memoryUsage()).wasm);
-    return { backend: clf.backend, load_ms, first_call_ms, median_ms: median(times), median_stages_ms, batch_ms_per_meme,
+    return { backend: clf.backend, threads: clf.threads, load_ms, first_call_ms, median_ms: median(times), median_stages_ms, batch_ms_per_meme,
       wasm_mb_after_load, wasm_mb_after_runs };
-  }, [backend, runs, batch]);
+  }, [backend, threads, runs, batch]);
   results.push(r);
   console.error(`${backend}: ${JSON.stringify(r)}`);
   await browser.close();

@@ -13,9 +13,16 @@ const types = {
 export const chromiumFlags = ['--headless=new', '--no-sandbox', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 
-/** Serves `root` on a free loopback port, with `headers` on every response; resolves to the
- * server (its port: server.address().port). */
-export async function serve(root, headers = {}) {
+/** The headers that make a page cross-origin isolated, as the threaded CPU path needs. */
+export const isolationHeaders = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
+
+/** Serves `root` on a free loopback port, with `headers` on every response (by default the
+ * isolation headers, as a site serving memeclip should); resolves to the server (its port:
+ * server.address().port). */
+export async function serve(root, headers = isolationHeaders) {
   const server = createServer((req, res) => {
     const path = join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
     try {

@@ -100,6 +100,12 @@ export interface LoadOptions {
   wasmUrl?: string | URL;
   /** Where the worker script loads from (default: beside memeclip.js). */
   workerUrl?: string | URL;
+  /**
+   * Threads for the CPU path (default: one per core, at most 16). More than one needs a
+   * cross-origin isolated page (COOP `same-origin`, COEP `require-corp`) and the threaded module
+   * in `threads/` beside memeclip.js; otherwise one thread runs. WebGPU ignores it.
+   */
+  threads?: number;
 }
 
 export type BatchItem = ImageInput | { image: ImageInput; text?: string | null };
@@ -127,6 +133,8 @@ export class MemeClassifier {
   static clearCache(): Promise<void>;
 
   readonly backend: Backend;
+  /** The threads the CPU path computes on (1 on WebGPU). */
+  readonly threads: number;
   /** Where the bundle came from this time. */
   readonly source: 'cache' | 'network' | 'bytes';
   /** Whether the browser's cache holds the bundle now (false where it refused it). */

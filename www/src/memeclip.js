@@ -29,6 +29,11 @@ function spawnWorker(workerUrl) {
     : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 }
 
+/** One thread per core, up to 16: the products split into a range of columns per thread. */
+function defaultThreads() {
+  return Math.min(16, Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1));
+}
+
 function abortError(signal) {
   return signal.reason instanceof Error ? signal.reason : new DOMException('the batch was aborted', 'AbortError');
 }
@@ -88,9 +93,10 @@ export class MemeClassifier {
    * ('bytes'). A cached copy that fails its SHA-256 is dropped and downloaded again. Options:
    * `backend` ('auto' | 'webgpu' | 'cpu'), `onProgress`, `thresholds` (defaults for `screen`),
    * `wasmUrl` and `workerUrl` (where the module's .wasm and worker load from, when not beside
-   * this file).
+   * this file), `threads` (the CPU path's threads: by default one per core, at most 16; they
+   * need a cross-origin isolated page, else one; `clf.threads` says how many run).
    */
-  static async load(source, { onProgress, backend = 'auto', thresholds, wasmUrl, workerUrl } = {}) {
+  static async load(source, { onProgress, backend = 'auto', thresholds, wasmUrl, workerUrl, threads = defaultThreads() } = {}) {
     const url = typeof source === 'string' || source instanceof URL ? String(source) : null;
     let fetched;
     if (url) {
@@ -109,9 +115,9 @@ export class MemeClassifier {
       const blob = new Blob([fetched.bytes]);
       reload = async () => new Uint8Array(await blob.arrayBuffer());
     }
-    const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl };
+    const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl, threads };
     const clf = new MemeClassifier(spawnWorker(workerUrl), options);
-    const loadIn = ({ bytes }) => clf.#call('load', { bytes, backend, wasmUrl: options.wasmUrl }, [bytes.buffer]);
+    const loadIn = ({ bytes }) => clf.#call('load', { bytes, backend, wasmUrl: options.wasmUrl, threads }, [bytes.buffer]);
     try {
       let info;
       try {
@@ -125,6 +131,7 @@ export class MemeClassifier {
       }
       clf.cached = await fetched.remember();
       clf.backend = info.backend;
+      clf.threads = info.threads;
       clf.source = fetched.source;
       clf.#setTasks(info.tasks);
       clf.hasOcr = info.hasOcr;
@@ -282,9 +289,11 @@ export class MemeClassifier {
     this.#worker.terminate();
     this.#failAll(new Error(`the classifier restarted: ${reason}`));
     this.#attach(spawnWorker(this.#options.workerUrl));
-    await this.#call('load', { bytes, backend: 'cpu', wasmUrl: this.#options.wasmUrl }, [bytes.buffer]);
+    const { threads } = this.#options;
+    const info = await this.#call('load', { bytes, backend: 'cpu', wasmUrl: this.#options.wasmUrl, threads }, [bytes.buffer]);
     for (const { op, args } of this.#taskChanges) await this.#call(op, args);
     this.backend = 'cpu';
+    this.threads = info.threads;
   }
 
   /** `{ wasm }`: the worker's wasm memory in bytes. */

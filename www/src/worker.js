@@ -1,10 +1,38 @@
 // The Web Worker that owns the wasm module: loading and inference run here, off the page's thread.
-import init, { WasmClassifier, failedAllocationBytes } from './memeclip_core.js';
+// Two modules: memeclip_core.js (WebGPU and a one-thread CPU path) and threads/memeclip_core.js
+// (the CPU path alone, its products split over a pool of workers), which needs a cross-origin
+// isolated page (shared memory).
 
 let classifier = null;
-let ready = null;
-/** The wasm module's exports, once loaded (its memory is sampled by `memoryUsage`). */
+/** The loaded module's JS glue and its wasm exports (its memory is sampled by `memoryUsage`). */
+let core = null;
 let exports = null;
+/** How many threads the CPU path computes on. */
+let threads = 1;
+
+/** The plain module, from beside this file unless the page says where (`wasmUrl`). */
+async function loadPlain(wasmUrl) {
+  const glue = await import('./memeclip_core.js');
+  exports = await (wasmUrl ? glue.default({ module_or_path: wasmUrl }) : glue.default());
+  return glue;
+}
+
+/** The threaded module with a pool of `wanted` workers, or null where it cannot run (the page is
+ * not cross-origin isolated, or the module or its workers fail to start); the plain module is
+ * then the fallback. */
+async function loadThreaded(wanted) {
+  if (!(wanted > 1) || !self.crossOriginIsolated) return null;
+  try {
+    const glue = await import('./threads/memeclip_core.js');
+    const loaded = await glue.default();
+    await glue.initThreadPool(wanted);
+    exports = loaded;
+    return glue;
+  } catch (error) {
+    console.warn(`memeclip: the threaded CPU module did not start (${error?.message ?? error}); using one thread`);
+    return null;
+  }
+}
 
 async function hasWebGpu() {
   // wgpu panics without an adapter, so look before touching it.
@@ -27,17 +55,19 @@ function loaded() {
 }
 
 const handlers = {
-  async load({ bytes, backend, wasmUrl }) {
-    // Beside this file unless the page says where (`wasmUrl`).
-    ready ??= wasmUrl ? init({ module_or_path: wasmUrl }) : init();
-    exports = await ready;
-    classifier?.free();
-    classifier = null;
+  async load({ bytes, backend, wasmUrl, threads: wanted }) {
     const useGpu = backend === 'webgpu' || (backend === 'auto' && (await hasWebGpu()));
     if (backend === 'webgpu' && !(await hasWebGpu())) throw new Error('WebGPU is not available in this browser');
+    // The module is loaded once per worker (a second load is the retry after a damaged cached
+    // bundle, on the same backend).
+    core ??= (!useGpu && (await loadThreaded(wanted))) || (await loadPlain(wasmUrl));
+    threads = core.computeThreads();
+    classifier?.free();
+    classifier = null;
     const digest = await payloadSha256(bytes);
+    const { WasmClassifier } = core;
     classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes, digest) : WasmClassifier.loadCpu(bytes, digest);
-    return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr };
+    return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr, threads };
   },
   async classifyBatch({ images, texts }) {
     return loaded().classifyBatch(images, texts);
@@ -61,8 +91,8 @@ const megabytes = (bytes) => `${Math.ceil(bytes / 2 ** 20)} MB`;
 /** Rust aborts with a bare `unreachable` trap when the browser will not grow its memory; the
  * allocator remembers the request it could not meet, which makes a message that says so. */
 function outOfMemory(error, op) {
-  if (!(error instanceof WebAssembly.RuntimeError) || !exports) return null;
-  const wanted = failedAllocationBytes();
+  if (!(error instanceof WebAssembly.RuntimeError) || !exports || !core) return null;
+  const wanted = core.failedAllocationBytes();
   if (!wanted) return null;
   const held = exports.memory.buffer.byteLength;
   const hint = op === 'load' ? '; close other tabs, or use a smaller bundle (e.g. --quant int4)' : '';

@@ -84,29 +84,43 @@ impl HostWeight {
 }
 
 /// Int8 products below this many multiply-adds stay on one thread.
-#[cfg(feature = "native")]
+#[cfg(any(feature = "native", feature = "web-threads"))]
 const INT8_THREADS_FROM: usize = 1 << 21;
 
-/// The int8 product with its rows split over the thread pool: each row is quantized and summed
-/// on its own, so the result is the single-threaded one bit for bit.
-#[cfg(feature = "native")]
+/// The int8 product with its output columns split over the thread pool, one range of whole
+/// panels per thread. Columns rather than rows: a meme's product has few rows (50 patches, a
+/// few dozen tokens), and each thread then reads only its share of the weights. Each output is
+/// computed as on one thread, so the result is the single-threaded one bit for bit.
+#[cfg(any(feature = "native", feature = "web-threads"))]
 fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
     use rayon::prelude::*;
-    let threads = rayon::current_num_threads();
-    if threads < 2 || m < 2 || m * w.n() * w.k() < INT8_THREADS_FROM {
+    let threads = rayon::current_num_threads().min(w.panels());
+    if threads < 2 || m * w.n() * w.k() < INT8_THREADS_FROM {
         return w.forward(x, m, bias);
     }
-    // Whole tiles of four rows per block, about one block per thread.
-    let block = m.div_ceil(threads).next_multiple_of(4);
-    let parts: Vec<Vec<f32>> = x
-        .par_chunks(block * w.k())
-        .map(|rows| w.forward(rows, rows.len() / w.k(), bias))
+    let rows = w.quantize_input(x, m);
+    let per_thread = w.panels().div_ceil(threads);
+    let parts: Vec<Vec<f32>> = (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let first = (t * per_thread).min(w.panels());
+            let end = (first + per_thread).min(w.panels());
+            w.columns(&rows, first..end, bias)
+        })
         .collect();
-    parts.concat()
+    // Each part is [m, its columns]: row by row, the parts side by side.
+    let mut out = Vec::with_capacity(m * w.n());
+    for row in 0..m {
+        for part in &parts {
+            let columns = part.len() / m;
+            out.extend_from_slice(&part[row * columns..][..columns]);
+        }
+    }
+    out
 }
 
-/// The browser's module has no threads.
-#[cfg(not(feature = "native"))]
+/// A browser module without threads.
+#[cfg(not(any(feature = "native", feature = "web-threads")))]
 fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
     w.forward(x, m, bias)
 }
@@ -357,29 +371,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn int8_rows_split_over_threads_give_the_single_thread_result() {
-        let (m, k, n) = (37, 512, 256);
-        assert!(m * k * n >= INT8_THREADS_FROM, "large enough to be split");
-        let weights: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 97.0)
-            .collect();
-        let x: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 104_729 % 173) as f32 - 86.0) / 31.0)
-            .collect();
-        let bias: Vec<f32> = (0..n).map(|i| i as f32 / 64.0).collect();
-        let w = Int8Matrix::quantize(&weights, n, k).unwrap();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias)));
-        let whole = w.forward(&x, m, Some(&bias));
-        assert_eq!(split.len(), m * n);
-        assert!(
-            split
-                .iter()
-                .zip(&whole)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        );
+    fn int8_columns_split_over_threads_give_the_single_thread_result() {
+        // n = 250: the last panel is cut short; 3 threads over 32 panels: 11, 11 and 10.
+        for (m, k, n) in [(37, 512, 256), (9, 1000, 250)] {
+            assert!(m * k * n >= INT8_THREADS_FROM, "large enough to be split");
+            let weights: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 97.0)
+                .collect();
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 104_729 % 173) as f32 - 86.0) / 31.0)
+                .collect();
+            let bias: Vec<f32> = (0..n).map(|i| i as f32 / 64.0).collect();
+            let w = Int8Matrix::quantize(&weights, n, k).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap();
+            let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias)));
+            let whole = w.forward_portable(&x, m, Some(&bias));
+            assert_eq!(split.len(), m * n);
+            assert!(
+                split
+                    .iter()
+                    .zip(&whole)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{m}x{k}x{n}"
+            );
+        }
     }
 }

@@ -21,6 +21,7 @@ use crate::pipeline::ClipPipeline;
 mod bytes;
 mod input;
 mod memory;
+pub mod threads;
 
 unsafe extern "C" {
     /// The linker's function that runs static constructors (burn's and cubecl's `inventory`
@@ -127,6 +128,7 @@ impl WasmClassifier {
 
     /// Validates and loads a bundle's bytes on WebGPU. The caller checks first that
     /// `navigator.gpu.requestAdapter()` gives an adapter: without one wgpu panics.
+    #[cfg(feature = "webgpu")]
     #[wasm_bindgen(js_name = loadWebGpu)]
     pub async fn load_webgpu(
         bytes: js_sys::Uint8Array,

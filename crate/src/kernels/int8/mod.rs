@@ -11,6 +11,8 @@
 //! itself for wasm32 and check the simd128 path against the portable one bit for bit; natively
 //! the AVX2 path is checked the same way (`tests.rs`).
 
+use std::ops::Range;
+
 /// Output columns per packed panel: two vectors of four i32 lanes.
 const PANEL: usize = 8;
 /// Rows of `x` per micro-tile: 8 i32 accumulators, 2 weight vectors and a broadcast fit in the
@@ -137,18 +139,59 @@ impl Int8Matrix {
     }
 
     fn forward_on(&self, kernel: Kernel, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        let rows = self.quantize_rows_on(kernel, x, m);
+        self.columns_on(kernel, &rows, 0..self.panels(), bias)
+    }
+
+    /// Groups of 8 output columns: the unit [`Self::columns`] splits the product by.
+    pub fn panels(&self) -> usize {
+        self.scales.len() / PANEL
+    }
+
+    /// `x` (`[m, k]`) quantized for [`Self::columns`]: done once for all the column ranges of
+    /// one product.
+    pub fn quantize_input(&self, x: &[f32], m: usize) -> QuantizedRows {
+        self.quantize_rows_on(Kernel::best(), x, m)
+    }
+
+    fn quantize_rows_on(&self, kernel: Kernel, x: &[f32], m: usize) -> QuantizedRows {
         assert_eq!(x.len(), m * self.k, "x must be [m, k]");
+        let (codes, scales) = quantize_rows(kernel, x, m, self.k, self.pairs);
+        QuantizedRows { m, codes, scales }
+    }
+
+    /// The output columns of panels `panels` (8 columns each, the last one clipped at `n`) for
+    /// every row: `[m, columns]` row-major. Each output depends on its own column's weights
+    /// alone, so ranges computed apart (on other threads) join into [`Self::forward`]'s result
+    /// bit for bit.
+    pub fn columns(
+        &self,
+        x: &QuantizedRows,
+        panels: Range<usize>,
+        bias: Option<&[f32]>,
+    ) -> Vec<f32> {
+        self.columns_on(Kernel::best(), x, panels, bias)
+    }
+
+    fn columns_on(
+        &self,
+        kernel: Kernel,
+        x: &QuantizedRows,
+        panels: Range<usize>,
+        bias: Option<&[f32]>,
+    ) -> Vec<f32> {
         if let Some(b) = bias {
             assert_eq!(b.len(), self.n, "bias must have n values");
         }
-        let (codes, x_scales) = quantize_rows(kernel, x, m, self.k, self.pairs);
-        let width = self.scales.len();
+        assert!(panels.end <= self.panels(), "panels out of range");
+        let (m, codes) = (x.m, &x.codes);
+        let width = panels.len() * PANEL;
         let mut sums = vec![0.0f32; m * width];
         // k in chunks outside, panels inside: a panel's chunk of weights (4 KB) stays in the L1
         // cache while every row of x passes over it.
         for start in (0..self.pairs).step_by(CHUNK_PAIRS) {
             let len = CHUNK_PAIRS.min(self.pairs - start);
-            for panel in 0..width / PANEL {
+            for (i, panel) in panels.clone().enumerate() {
                 let weights =
                     &self.packed[(panel * self.pairs + start) * 2 * PANEL..][..len * 2 * PANEL];
                 for r0 in (0..m).step_by(TILE_ROWS) {
@@ -160,32 +203,42 @@ impl Int8Matrix {
                         weights,
                         pairs: len,
                     };
-                    let out = &mut sums[r0 * width + panel * PANEL..];
+                    let out = &mut sums[r0 * width + i * PANEL..];
                     add_products(kernel, &tile, out, width);
                 }
             }
         }
+        let first = panels.start * PANEL;
+        let columns = (panels.end * PANEL).min(self.n).saturating_sub(first);
+        let scales = &self.scales[first..][..columns];
         let zeros;
         let bias = match bias {
-            Some(b) => b,
+            Some(b) => &b[first..][..columns],
             None => {
-                zeros = vec![0.0; self.n];
+                zeros = vec![0.0; columns];
                 &zeros
             }
         };
-        let mut out = vec![0.0f32; m * self.n];
+        let mut out = vec![0.0f32; m * columns];
         for ((dst, row), xs) in out
-            .chunks_mut(self.n)
-            .zip(sums.chunks(width))
-            .zip(&x_scales)
+            .chunks_mut(columns.max(1))
+            .zip(sums.chunks(width.max(1)))
+            .zip(&x.scales)
         {
             // Plain zipped slices of one length: the compiler vectorizes this loop.
-            for (((y, s), ws), b) in dst.iter_mut().zip(row).zip(&self.scales).zip(bias) {
+            for (((y, s), ws), b) in dst.iter_mut().zip(row).zip(scales).zip(bias) {
                 *y = s * (xs * ws) + b;
             }
         }
         out
     }
+}
+
+/// The activations of one product as the kernels read them: each row's i16 codes and scale.
+pub struct QuantizedRows {
+    m: usize,
+    codes: Vec<i16>,
+    scales: Vec<f32>,
 }
 
 /// Where weight `[row, i]` lies in the packed layout of a matrix with `pairs` input pairs.
