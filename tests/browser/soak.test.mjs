@@ -41,7 +41,8 @@ async function heapMeter(browser, page) {
   const pageSession = await page.context().newCDPSession(page);
   const browserSession = await browser.newBrowserCDPSession();
   const { targetInfos } = await browserSession.send('Target.getTargets');
-  const workers = targetInfos.filter((t) => t.type === 'worker');
+  // The classifier's own worker, not the threaded module's pool (blob: URLs).
+  const workers = targetInfos.filter((t) => t.type === 'worker' && t.url.endsWith('/worker.js'));
   assert.equal(workers.length, 1, 'one classifier worker');
   const { sessionId } = await browserSession.send('Target.attachToTarget', { targetId: workers[0].targetId, flatten: false });
   const replies = new Map();
