@@ -117,7 +117,7 @@ export class MemeClassifier {
     }
     const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl, threads };
     const clf = new MemeClassifier(spawnWorker(workerUrl), options);
-    const loadIn = ({ bytes }) => clf.#call('load', { bytes, backend, wasmUrl: options.wasmUrl, threads }, [bytes.buffer]);
+    const loadIn = ({ bytes }) => clf.#loadInWorker(bytes, backend);
     try {
       let info;
       try {
@@ -289,11 +289,16 @@ export class MemeClassifier {
     this.#worker.terminate();
     this.#failAll(new Error(`the classifier restarted: ${reason}`));
     this.#attach(spawnWorker(this.#options.workerUrl));
-    const { threads } = this.#options;
-    const info = await this.#call('load', { bytes, backend: 'cpu', wasmUrl: this.#options.wasmUrl, threads }, [bytes.buffer]);
+    const info = await this.#loadInWorker(bytes, 'cpu');
     for (const { op, args } of this.#taskChanges) await this.#call(op, args);
     this.backend = 'cpu';
     this.threads = info.threads;
+  }
+
+  /** The bundle's bytes (handed over, not copied) into the current worker. */
+  #loadInWorker(bytes, backend) {
+    const { wasmUrl, threads } = this.#options;
+    return this.#call('load', { bytes, backend, wasmUrl, threads }, [bytes.buffer]);
   }
 
   /** `{ wasm }`: the worker's wasm memory in bytes. */

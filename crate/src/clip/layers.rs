@@ -109,11 +109,15 @@ fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) ->
         })
         .collect();
     // Each part is [m, its columns]: row by row, the parts side by side.
+    // A part with no columns (more threads than panels to share) has no rows to give.
+    let mut rows_of: Vec<_> = parts
+        .iter()
+        .map(|p| p.chunks((p.len() / m).max(1)))
+        .collect();
     let mut out = Vec::with_capacity(m * w.n());
-    for row in 0..m {
-        for part in &parts {
-            let columns = part.len() / m;
-            out.extend_from_slice(&part[row * columns..][..columns]);
+    for _ in 0..m {
+        for part in &mut rows_of {
+            out.extend_from_slice(part.next().unwrap_or_default());
         }
     }
     out
@@ -373,7 +377,8 @@ mod tests {
     #[test]
     fn int8_columns_split_over_threads_give_the_single_thread_result() {
         // n = 250: the last panel is cut short; 3 threads over 32 panels: 11, 11 and 10.
-        for (m, k, n) in [(37, 512, 256), (9, 1000, 250)] {
+        // 6 threads over 9 panels: 2 each, and the last thread gets none.
+        for (m, k, n, threads) in [(37, 512, 256, 3), (9, 1000, 250, 3), (30, 1000, 72, 6)] {
             assert!(m * k * n >= INT8_THREADS_FROM, "large enough to be split");
             let weights: Vec<f32> = (0..n * k)
                 .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 97.0)
@@ -384,7 +389,7 @@ mod tests {
             let bias: Vec<f32> = (0..n).map(|i| i as f32 / 64.0).collect();
             let w = Int8Matrix::quantize(&weights, n, k).unwrap();
             let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(3)
+                .num_threads(threads)
                 .build()
                 .unwrap();
             let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias)));
@@ -395,7 +400,7 @@ mod tests {
                     .iter()
                     .zip(&whole)
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{m}x{k}x{n}"
+                "{m}x{k}x{n} on {threads} threads"
             );
         }
     }
