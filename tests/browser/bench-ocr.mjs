@@ -4,8 +4,10 @@
 // the character error rate (case and punctuation ignored, as tests/ocr.rs computes it).
 //
 //   MEMECLIP_BIN=target/release/memeclip MEMECLIP_OCR_DIR=models/ppocrv5 \
-//     node tests/browser/bench-ocr.mjs [--no-webgpu]
+//     [THREADS=1,2] node tests/browser/bench-ocr.mjs [--no-webgpu]
 //
+// THREADS: the CPU path once per thread count (default: the API's own choice; the test page is
+// cross-origin isolated, so that is the threaded module on every core).
 // Needs www/pkg/ (pkg-scripts/build-web.sh) and `npm ci` in pkg-scripts/compare (tesseract.js).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, copyFileSync, cpSync, readFileSync, readdirSync } from 'node:fs';
@@ -63,10 +65,14 @@ async function measure(extraFlags, body) {
   }
 }
 
-async function memeclip(backend, flags) {
+const threadCounts = (process.env.THREADS ?? '').split(',').filter(Boolean).map(Number);
+
+// Returns the classifier's thread count with the reads.
+async function memeclip(backend, flags, threads) {
   return measure(flags, async (p) => {
-    await p.evaluate((be) => window.memeclip.load('ocr.memeclip', be), backend);
-    return p.evaluate(async (list) => {
+    const loaded = await p.evaluate(([be, t]) => window.memeclip.load('ocr.memeclip', be, t ? { threads: t } : {}),
+      [backend, threads]);
+    const reads = await p.evaluate(async (list) => {
       const blobs = await Promise.all(list.map(async (n) => (await fetch(n)).blob()));
       await window.memeclip.clf.readText(blobs[0]); // warm-up
       const out = [];
@@ -77,6 +83,7 @@ async function memeclip(backend, flags) {
       }
       return out;
     }, names);
+    return { threads: loaded.threads, reads };
   });
 }
 
@@ -103,8 +110,12 @@ async function tesseract() {
   });
 }
 
-const rows = [['memeclip, CPU path (wasm, 1 thread)', await memeclip('cpu', [])]];
-if (withGpu) rows.push(['memeclip, WebGPU (SwiftShader)', await memeclip('webgpu', ['--enable-unsafe-webgpu'])]);
+const rows = [];
+for (const threads of threadCounts.length ? threadCounts : [undefined]) {
+  const run = await memeclip('cpu', [], threads);
+  rows.push([`memeclip, CPU path (wasm, ${run.threads} thread${run.threads === 1 ? '' : 's'})`, run.reads]);
+}
+if (withGpu) rows.push(['memeclip, WebGPU (SwiftShader)', (await memeclip('webgpu', ['--enable-unsafe-webgpu'])).reads]);
 rows.push(['tesseract.js 7 (LSTM, eng)', await tesseract()]);
 server.close();
 

@@ -4,7 +4,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, sigmoid};
 
-use super::layers::{After, Conv, ConvShape, ConvTranspose, Params, SqueezeExcite, upsample};
+use super::layers::{
+    Activation, After, Conv, ConvShape, ConvTranspose, Params, SqueezeExcite, upsample,
+};
 use super::lcnet::{BlockSpec, LcNet, block};
 use crate::clip::weights::WeightSource;
 use crate::error::Result;
@@ -136,7 +138,9 @@ impl Detector {
                 if factor > 1 { upsample(y, factor) } else { y }
             })
             .collect();
-        let x = relu(self.head_conv.forward(Tensor::cat(fused, 1)));
+        let x = self
+            .head_conv
+            .forward_then(Tensor::cat(fused, 1), Activation::Relu);
         let x = relu(self.head_up.forward(x));
         sigmoid(self.head_out.forward(x))
     }

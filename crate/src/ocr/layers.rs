@@ -12,6 +12,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::clip::weights::WeightSource;
 use crate::error::{Error, Result};
+pub use crate::kernels::conv::Activation;
+use crate::kernels::conv::{Geometry, HostConv};
 
 /// Batch-norm epsilon of every PP-OCR batch norm.
 const BN_EPS: f32 = 1e-5;
@@ -106,7 +108,15 @@ pub enum After {
 }
 
 /// A 2-d convolution with its bias, and any batch norm or affine block after it folded in.
-pub struct Conv {
+/// On the CPU device it runs on memeclip's host kernels with its activation fused
+/// ([`crate::kernels::conv`]); elsewhere on the device's own conv.
+pub enum Conv {
+    Device(Box<DeviceConv>),
+    Host { conv: HostConv, device: Device },
+}
+
+/// A conv on the device's own kernels (boxed: a device's tensors are large to move around).
+pub struct DeviceConv {
     weight: Tensor<4>,
     bias: Tensor<1>,
     options: ConvOptions<2>,
@@ -163,20 +173,64 @@ impl Conv {
             filter.iter_mut().for_each(|w| *w *= s);
         }
         let padding = [(s.k[0] - 1) / 2, (s.k[1] - 1) / 2];
-        Ok(Conv {
+        let depthwise = s.groups == s.input && s.input == s.out && s.groups > 1;
+        if p.device == Device::flex() && (s.groups == 1 || depthwise) {
+            let geometry = Geometry {
+                input: s.input,
+                out: s.out,
+                k: s.k,
+                stride: s.stride,
+                padding,
+                depthwise,
+            };
+            let conv = HostConv::new(geometry, weight, bias).expect("the shapes read above");
+            return Ok(Conv::Host {
+                conv,
+                device: p.device.clone(),
+            });
+        }
+        Ok(Conv::Device(Box::new(DeviceConv {
             weight: p.tensor(weight, [s.out, s.input / s.groups, s.k[0], s.k[1]]),
             bias: p.tensor(bias, [s.out]),
             options: ConvOptions::new(s.stride, padding, [1, 1], s.groups),
-        })
+        })))
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d(
-            x,
-            self.weight.clone(),
-            Some(self.bias.clone()),
-            self.options.clone(),
-        )
+        self.forward_then(x, Activation::Identity)
+    }
+
+    /// The conv, then `act`.
+    pub fn forward_then(&self, x: Tensor<4>, act: Activation) -> Tensor<4> {
+        match self {
+            Conv::Device(c) => {
+                let y = conv2d(x, c.weight.clone(), Some(c.bias.clone()), c.options.clone());
+                activate(y, act)
+            }
+            Conv::Host { conv, device } => {
+                let [batch, _, h, w] = x.dims();
+                // Host kernels are chosen for the CPU device only, where reading a tensor
+                // cannot fail (and takes its buffer without a copy when nothing else holds it).
+                let x = x
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("activations are f32");
+                let y = conv.forward(&x, batch, [h, w], act);
+                let [oh, ow] = conv.geometry().output_size(h, w);
+                let shape = [batch, conv.geometry().out, oh, ow];
+                Tensor::from_data(TensorData::new(y, shape), device)
+            }
+        }
+    }
+}
+
+/// `act` as burn operations, for the device's own conv.
+fn activate(y: Tensor<4>, act: Activation) -> Tensor<4> {
+    match act {
+        Activation::Identity => y,
+        Activation::Relu => relu(y),
+        Activation::Swish => y.clone() * sigmoid(y),
+        Activation::HardSwish { scale, shift } => hard_swish(y).mul_scalar(scale).add_scalar(shift),
     }
 }
 
@@ -214,22 +268,11 @@ impl ConvTranspose {
 }
 
 /// PP-LCNetV3's activation: hard swish, then a learnable affine block.
-pub struct AffineHardSwish {
-    scale: f32,
-    shift: f32,
-}
-
-impl AffineHardSwish {
-    pub fn load(p: &Params) -> Result<Self> {
-        Ok(AffineHardSwish {
-            scale: p.scalar()?,
-            shift: p.scalar()?,
-        })
-    }
-
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        hard_swish(x).mul_scalar(self.scale).add_scalar(self.shift)
-    }
+pub fn affine_hard_swish(p: &Params) -> Result<Activation> {
+    Ok(Activation::HardSwish {
+        scale: p.scalar()?,
+        shift: p.scalar()?,
+    })
 }
 
 /// Squeeze-and-excitation: global average, a 4x bottleneck with ReLU, a hard-sigmoid gate per
@@ -253,7 +296,9 @@ impl SqueezeExcite {
     /// The gated input, `x · gate(x)`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = x.clone().mean_dim(3).mean_dim(2);
-        let gate = self.expand.forward(relu(self.reduce.forward(pooled)));
+        let gate = self
+            .expand
+            .forward(self.reduce.forward_then(pooled, Activation::Relu));
         x * hard_sigmoid(gate, self.slope, 0.5)
     }
 }
@@ -274,8 +319,7 @@ impl ConvNormSwish {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.0.forward(x);
-        y.clone() * sigmoid(y)
+        self.0.forward_then(x, Activation::Swish)
     }
 }
 

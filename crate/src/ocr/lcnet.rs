@@ -4,7 +4,7 @@
 
 use burn::tensor::Tensor;
 
-use super::layers::{AffineHardSwish, After, Conv, ConvShape, Params, SqueezeExcite};
+use super::layers::{Activation, After, Conv, ConvShape, Params, SqueezeExcite, affine_hard_swish};
 use crate::error::Result;
 
 /// One depthwise-separable block: a `k`x`k` depthwise conv (with `stride`), an optional
@@ -31,7 +31,7 @@ pub const fn block(k: usize, input: usize, out: usize, stride: [usize; 2], se: b
 /// A conv with its affine block, and the activation unless the conv halves both sides.
 struct RepLayer {
     conv: Conv,
-    act: Option<AffineHardSwish>,
+    act: Activation,
 }
 
 impl RepLayer {
@@ -39,19 +39,15 @@ impl RepLayer {
         let conv = Conv::load(p, shape, After::BiasAffine)?;
         let act = if shape.stride == [2, 2] {
             // The unused activation's affine block is not in the export.
-            None
+            Activation::Identity
         } else {
-            Some(AffineHardSwish::load(p)?)
+            affine_hard_swish(p)?
         };
         Ok(RepLayer { conv, act })
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(x);
-        match &self.act {
-            Some(act) => act.forward(y),
-            None => y,
-        }
+        self.conv.forward_then(x, self.act)
     }
 }
 

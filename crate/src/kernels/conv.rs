@@ -1,0 +1,481 @@
+//! 2-d convolutions over NCHW f32 planes on the host, the bias and the activation after them
+//! fused: the OCR networks' layers on the CPU device. burn-flex computes a conv, then its bias,
+//! then each activation as separate passes over memory (in wasm a quarter of the OCR's time),
+//! and on one thread in the browser. Here a dense conv is one matrix product per range of
+//! output pixels (im2col where the kernel is wider than 1x1), a depthwise conv a direct loop per
+//! plane, and both split over the thread pool where there is one.
+
+use std::ops::Range;
+
+/// Convolutions smaller than this (multiply-adds) run on one thread.
+const THREADS_FROM: usize = 1 << 21;
+/// The narrowest range of output pixels a thread takes.
+const MIN_COLUMNS: usize = 64;
+
+/// What follows the conv and its bias.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// `x · sigmoid(x)`.
+    Swish,
+    /// Hard swish, `x · clamp(x/6 + 1/2, 0, 1)`, then `· scale + shift` (PP-LCNetV3's
+    /// learnable affine block).
+    HardSwish {
+        scale: f32,
+        shift: f32,
+    },
+}
+
+impl Activation {
+    fn apply(self, values: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Swish => values.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
+            Activation::HardSwish { scale, shift } => values.iter_mut().for_each(|v| {
+                let gate = (*v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0);
+                *v = *v * gate * scale + shift;
+            }),
+        }
+    }
+}
+
+/// A conv's geometry. `groups` is 1 (dense) or the channel count (depthwise).
+#[derive(Clone, Copy, Debug)]
+pub struct Geometry {
+    pub input: usize,
+    pub out: usize,
+    pub k: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub depthwise: bool,
+}
+
+impl Geometry {
+    /// Output rows and columns for an input of `h` x `w` (as burn and ONNX compute them).
+    pub fn output_size(&self, h: usize, w: usize) -> [usize; 2] {
+        let side = |n: usize, i: usize| {
+            (n + 2 * self.padding[i]).saturating_sub(self.k[i]) / self.stride[i] + 1
+        };
+        [side(h, 0), side(w, 1)]
+    }
+
+    /// Weights per output channel.
+    fn per_filter(&self) -> usize {
+        let channels = if self.depthwise { 1 } else { self.input };
+        channels * self.k[0] * self.k[1]
+    }
+}
+
+/// A conv's weights `[out, in / groups, kh, kw]` and bias, row-major.
+pub struct HostConv {
+    geometry: Geometry,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl HostConv {
+    /// `None` if the lengths disagree with the geometry, or a depthwise conv changes the
+    /// channel count.
+    pub fn new(geometry: Geometry, weight: Vec<f32>, bias: Vec<f32>) -> Option<Self> {
+        let fits = weight.len() == geometry.out * geometry.per_filter()
+            && bias.len() == geometry.out
+            && (!geometry.depthwise || geometry.input == geometry.out);
+        fits.then_some(HostConv {
+            geometry,
+            weight,
+            bias,
+        })
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// `x` is `[batch, in, h, w]`; returns `[batch, out, oh, ow]`, activated.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        batch: usize,
+        [h, w]: [usize; 2],
+        act: Activation,
+    ) -> Vec<f32> {
+        let g = &self.geometry;
+        assert_eq!(
+            x.len(),
+            batch * g.input * h * w,
+            "input is [batch, in, h, w]"
+        );
+        let [oh, ow] = g.output_size(h, w);
+        let mut y = vec![0.0; batch * g.out * oh * ow];
+        if y.is_empty() {
+            return y;
+        }
+        let macs = y.len() * g.per_filter();
+        let threads = if macs >= THREADS_FROM { threads() } else { 1 };
+        let plane = Plane { h, w, ow };
+        if g.depthwise {
+            // One output plane per (image, channel): enough planes for any pool.
+            for_each_chunk(&mut y, oh * ow, threads, |index, out| {
+                let c = index % g.out;
+                let input = &x[index * h * w..][..h * w];
+                self.depthwise_plane(c, input, &plane, out);
+                act.apply(out);
+            });
+            return y;
+        }
+        let pixels = oh * ow;
+        let parts = threads.min(pixels.div_ceil(MIN_COLUMNS)).max(1);
+        for (image, out) in y.chunks_mut(g.out * pixels).enumerate() {
+            let input = &x[image * g.input * h * w..][..g.input * h * w];
+            if parts == 1 {
+                self.dense_columns(input, &plane, 0..pixels, out, pixels);
+                act.apply(out);
+                continue;
+            }
+            let per_part = pixels.div_ceil(parts);
+            let blocks = map_parts(parts, |t| {
+                let columns = (t * per_part).min(pixels)..((t + 1) * per_part).min(pixels);
+                let mut block = vec![0.0; g.out * columns.len()];
+                if !block.is_empty() {
+                    self.dense_columns(input, &plane, columns.clone(), &mut block, columns.len());
+                    act.apply(&mut block);
+                }
+                (columns, block)
+            });
+            for (columns, block) in blocks {
+                let width = columns.len();
+                for (row, values) in block.chunks_exact(width.max(1)).enumerate() {
+                    out[row * pixels + columns.start..][..width].copy_from_slice(values);
+                }
+            }
+        }
+        y
+    }
+
+    /// Output pixels `columns` of every output channel of one image, into `out` (rows
+    /// `stride` apart): the bias, then one product of the weights with the input's columns.
+    fn dense_columns(
+        &self,
+        x: &[f32],
+        plane: &Plane,
+        columns: Range<usize>,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let g = &self.geometry;
+        let width = columns.len();
+        for (row, b) in self.bias.iter().enumerate() {
+            out[row * stride..][..width].fill(*b);
+        }
+        let k = g.per_filter();
+        let pointwise = g.k == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
+        // A 1x1 conv reads its columns in place; a wider one gathers them first.
+        let gathered;
+        let (rhs, rhs_stride) = if pointwise {
+            (&x[columns.start..], plane.h * plane.w)
+        } else {
+            gathered = self.im2col(x, plane, columns);
+            (&gathered[..], width)
+        };
+        assert!(
+            rhs.len() >= (k - 1) * rhs_stride + width,
+            "columns inside the input"
+        );
+        assert!(
+            out.len() >= (g.out - 1) * stride + width,
+            "rows inside the output"
+        );
+        // SAFETY: the weight is row-major [out, k]; the right side holds k rows `rhs_stride`
+        // apart of `width` values (checked above); `out` holds `g.out` rows `stride` apart of
+        // `width` values (checked above) and does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                g.out,
+                width,
+                k,
+                out.as_mut_ptr(),
+                1,
+                stride as isize,
+                true,
+                self.weight.as_ptr(),
+                1,
+                k as isize,
+                rhs.as_ptr(),
+                1,
+                rhs_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+
+    /// `[in · kh · kw, columns]`: for each output pixel, the input values under the kernel
+    /// (zero in the padding).
+    fn im2col(&self, x: &[f32], p: &Plane, columns: Range<usize>) -> Vec<f32> {
+        let g = &self.geometry;
+        let width = columns.len();
+        let mut out = vec![0.0; g.per_filter() * width];
+        let mut rows = out.chunks_exact_mut(width);
+        for channel in x.chunks_exact(p.h * p.w) {
+            for ky in 0..g.k[0] {
+                for kx in 0..g.k[1] {
+                    let row = rows.next().expect("one row per weight");
+                    for (slot, pixel) in row.iter_mut().zip(columns.clone()) {
+                        let (oy, ox) = (pixel / p.ow, pixel % p.ow);
+                        let iy = (oy * g.stride[0] + ky).wrapping_sub(g.padding[0]);
+                        let ix = (ox * g.stride[1] + kx).wrapping_sub(g.padding[1]);
+                        if iy < p.h && ix < p.w {
+                            *slot = channel[iy * p.w + ix];
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// One channel's output plane: the bias, then each kernel tap's weight times the input
+    /// row under it, output row by output row.
+    fn depthwise_plane(&self, c: usize, x: &[f32], p: &Plane, out: &mut [f32]) {
+        let g = &self.geometry;
+        let taps = &self.weight[c * g.k[0] * g.k[1]..][..g.k[0] * g.k[1]];
+        out.fill(self.bias[c]);
+        let [sy, sx] = g.stride;
+        let [py, px] = g.padding;
+        for (oy, out_row) in out.chunks_exact_mut(p.ow).enumerate() {
+            for ky in 0..g.k[0] {
+                let iy = (oy * sy + ky).wrapping_sub(py);
+                if iy >= p.h {
+                    continue;
+                }
+                let in_row = &x[iy * p.w..][..p.w];
+                for kx in 0..g.k[1] {
+                    let tap = taps[ky * g.k[1] + kx];
+                    // Output columns whose input column `ox·sx + kx - px` is inside the row.
+                    let first = px.saturating_sub(kx).div_ceil(sx);
+                    let end = (p.w + px).saturating_sub(kx).div_ceil(sx).min(p.ow);
+                    if first >= end {
+                        continue;
+                    }
+                    let start = first * sx + kx - px;
+                    if sx == 1 {
+                        let dst = &mut out_row[first..end];
+                        let src = &in_row[start..start + dst.len()];
+                        dst.iter_mut().zip(src).for_each(|(o, i)| *o += tap * i);
+                    } else {
+                        let src = in_row[start..].iter().step_by(sx);
+                        out_row[first..end]
+                            .iter_mut()
+                            .zip(src)
+                            .for_each(|(o, i)| *o += tap * i);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An input plane's size, and the output plane's width.
+struct Plane {
+    h: usize,
+    w: usize,
+    ow: usize,
+}
+
+#[cfg(any(feature = "native", feature = "web-threads"))]
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// A browser module without threads.
+#[cfg(not(any(feature = "native", feature = "web-threads")))]
+fn threads() -> usize {
+    1
+}
+
+/// `f(i)` for each part `i`, on the pool when there is more than one part.
+fn map_parts<R: Send>(parts: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(any(feature = "native", feature = "web-threads"))]
+    if parts > 1 {
+        use rayon::prelude::*;
+        return (0..parts).into_par_iter().map(f).collect();
+    }
+    (0..parts).map(f).collect()
+}
+
+/// `f(index, chunk)` for each `len`-long chunk of `values`, on the pool when `threads > 1`.
+fn for_each_chunk(
+    values: &mut [f32],
+    len: usize,
+    threads: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    #[cfg(any(feature = "native", feature = "web-threads"))]
+    if threads > 1 {
+        use rayon::prelude::*;
+        let per_task = (values.len() / len).div_ceil(threads);
+        values
+            .par_chunks_mut(len * per_task)
+            .enumerate()
+            .for_each(|(task, chunk)| {
+                for (i, one) in chunk.chunks_exact_mut(len).enumerate() {
+                    f(task * per_task + i, one);
+                }
+            });
+        return;
+    }
+    let _ = threads;
+    values
+        .chunks_exact_mut(len)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i, chunk));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain f64 convolution, straight from the definition.
+    fn reference(
+        g: &Geometry,
+        w: &[f32],
+        b: &[f32],
+        x: &[f32],
+        batch: usize,
+        [h, wd]: [usize; 2],
+    ) -> Vec<f64> {
+        let [oh, ow] = g.output_size(h, wd);
+        let per_group_in = if g.depthwise { 1 } else { g.input };
+        let mut y = vec![0.0; batch * g.out * oh * ow];
+        for n in 0..batch {
+            for o in 0..g.out {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut sum = b[o] as f64;
+                        for ci in 0..per_group_in {
+                            let channel = if g.depthwise { o } else { ci };
+                            for ky in 0..g.k[0] {
+                                for kx in 0..g.k[1] {
+                                    let iy =
+                                        (oy * g.stride[0] + ky) as isize - g.padding[0] as isize;
+                                    let ix =
+                                        (ox * g.stride[1] + kx) as isize - g.padding[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.input + channel) * h + iy as usize) * wd
+                                        + ix as usize];
+                                    let wv =
+                                        w[((o * per_group_in + ci) * g.k[0] + ky) * g.k[1] + kx];
+                                    sum += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        y[((n * g.out + o) * oh + oy) * ow + ox] = sum;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 37 + seed * 11) % 101) as f32 - 50.0) / 40.0)
+            .collect()
+    }
+
+    fn check(g: Geometry, batch: usize, size: [usize; 2]) {
+        let w = values(g.out * g.per_filter(), 1);
+        let b = values(g.out, 2);
+        let x = values(batch * g.input * size[0] * size[1], 3);
+        let conv = HostConv::new(g, w.clone(), b.clone()).unwrap();
+        let want = reference(&g, &w, &b, &x, batch, size);
+        let got = conv.forward(&x, batch, size, Activation::Identity);
+        assert_eq!(got.len(), want.len(), "{g:?}");
+        for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (*a as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                "{g:?} at {i}: {a} vs {e}"
+            );
+        }
+    }
+
+    fn dense(input: usize, out: usize, k: [usize; 2], stride: [usize; 2]) -> Geometry {
+        Geometry {
+            input,
+            out,
+            k,
+            stride,
+            padding: [(k[0] - 1) / 2, (k[1] - 1) / 2],
+            depthwise: false,
+        }
+    }
+
+    /// Every shape the OCR networks use, small and large enough to split over threads (the
+    /// tests run on rayon's pool), including odd sizes whose last row of columns is partial.
+    #[test]
+    fn convolutions_match_the_definition() {
+        check(dense(3, 16, [3, 3], [2, 2]), 2, [17, 23]);
+        check(dense(16, 32, [1, 1], [1, 1]), 1, [9, 13]);
+        check(dense(96, 24, [3, 3], [1, 1]), 1, [40, 52]);
+        check(dense(480, 60, [1, 3], [1, 1]), 2, [1, 37]);
+        check(dense(64, 128, [1, 1], [1, 1]), 3, [24, 61]);
+        for (k, stride) in [
+            (3, [1, 1]),
+            (3, [2, 2]),
+            (5, [2, 1]),
+            (5, [1, 2]),
+            (5, [1, 1]),
+        ] {
+            let g = Geometry {
+                depthwise: true,
+                ..dense(48, 48, [k, k], stride)
+            };
+            check(g, 2, [25, 46]);
+            check(g, 1, [3, 4]);
+        }
+    }
+
+    #[test]
+    fn activations_follow_their_formulas() {
+        let x = [-4.0f32, -1.0, 0.0, 0.5, 2.0, 5.0];
+        let run = |act: Activation| {
+            let mut v = x.to_vec();
+            act.apply(&mut v);
+            v
+        };
+        assert_eq!(run(Activation::Relu), [0.0, 0.0, 0.0, 0.5, 2.0, 5.0]);
+        let swish = run(Activation::Swish);
+        let hard = run(Activation::HardSwish {
+            scale: 2.0,
+            shift: -1.0,
+        });
+        for (i, v) in x.iter().enumerate() {
+            let v = *v as f64;
+            let s = v / (1.0 + (-v).exp());
+            assert!((swish[i] as f64 - s).abs() < 1e-6, "swish({v})");
+            let h = v * (v + 3.0).clamp(0.0, 6.0) / 6.0 * 2.0 - 1.0;
+            assert!((hard[i] as f64 - h).abs() < 1e-6, "hard swish({v})");
+        }
+    }
+
+    #[test]
+    fn shapes_that_disagree_are_refused() {
+        let g = dense(4, 2, [3, 3], [1, 1]);
+        assert!(HostConv::new(g, vec![0.0; 72], vec![0.0; 2]).is_some());
+        assert!(HostConv::new(g, vec![0.0; 71], vec![0.0; 2]).is_none());
+        assert!(HostConv::new(g, vec![0.0; 72], vec![0.0; 3]).is_none());
+        let depthwise = Geometry {
+            depthwise: true,
+            ..g
+        };
+        assert!(HostConv::new(depthwise, vec![0.0; 18], vec![0.0; 2]).is_none());
+    }
+}
