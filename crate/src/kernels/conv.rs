@@ -5,6 +5,7 @@
 //! output pixels (im2col where the kernel is wider than 1x1), a depthwise conv a direct loop per
 //! plane, and both split over the thread pool where there is one.
 
+use super::{map_parts, threads};
 use std::ops::Range;
 
 /// Convolutions smaller than this (multiply-adds) run on one thread.
@@ -286,27 +287,6 @@ struct Plane {
     h: usize,
     w: usize,
     ow: usize,
-}
-
-#[cfg(any(feature = "native", feature = "web-threads"))]
-fn threads() -> usize {
-    rayon::current_num_threads()
-}
-
-/// A browser module without threads.
-#[cfg(not(any(feature = "native", feature = "web-threads")))]
-fn threads() -> usize {
-    1
-}
-
-/// `f(i)` for each part `i`, on the pool when there is more than one part.
-fn map_parts<R: Send>(parts: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(any(feature = "native", feature = "web-threads"))]
-    if parts > 1 {
-        use rayon::prelude::*;
-        return (0..parts).into_par_iter().map(f).collect();
-    }
-    (0..parts).map(f).collect()
 }
 
 /// `f(index, chunk)` for each `len`-long chunk of `values`, on the pool when `threads > 1`.
