@@ -10,6 +10,7 @@ use super::config::{Activation, TowerConfig};
 use super::weights::{Kernels, WeightLoader};
 use crate::error::{Error, Result};
 use crate::kernels::activation::quick_gelu;
+use crate::kernels::attention::attention as host_attention;
 use crate::kernels::float::F32Matrix;
 use crate::kernels::int8::{Int8Matrix, quantize_weight_rows};
 
@@ -75,10 +76,17 @@ impl HostWeight {
         }
     }
 
-    fn forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    /// `x` `[m, in]` to `[m, out]`, then QuickGELU if `with_quick_gelu`.
+    fn forward(
+        &self,
+        x: &[f32],
+        m: usize,
+        bias: Option<&[f32]>,
+        with_quick_gelu: bool,
+    ) -> Vec<f32> {
         match self {
-            HostWeight::Int8(w) => int8_on_threads(w, x, m, bias),
-            HostWeight::F32(w) => w.forward(x, m, bias),
+            HostWeight::Int8(w) => int8_on_threads(w, x, m, bias, with_quick_gelu),
+            HostWeight::F32(w) => w.forward(x, m, bias, with_quick_gelu),
         }
     }
 }
@@ -90,13 +98,20 @@ const INT8_THREADS_FROM: usize = 1 << 21;
 /// The int8 product with its output columns split over the thread pool, one range of whole
 /// panels per thread. Columns rather than rows: a meme's product has few rows (50 patches, a
 /// few dozen tokens), and each thread then reads only its share of the weights. Each output is
-/// computed as on one thread, so the result is the single-threaded one bit for bit.
+/// computed as on one thread, so the result is the single-threaded one bit for bit. QuickGELU,
+/// if asked for, is applied by each thread to its own part.
 #[cfg(any(feature = "native", feature = "web-threads"))]
-fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+fn int8_on_threads(
+    w: &Int8Matrix,
+    x: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    with_quick_gelu: bool,
+) -> Vec<f32> {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads().min(w.panels());
     if threads < 2 || m * w.n() * w.k() < INT8_THREADS_FROM {
-        return w.forward(x, m, bias);
+        return int8_then(w, x, m, bias, with_quick_gelu);
     }
     let rows = w.quantize_input(x, m);
     let per_thread = w.panels().div_ceil(threads);
@@ -105,7 +120,11 @@ fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) ->
         .map(|t| {
             let first = (t * per_thread).min(w.panels());
             let end = (first + per_thread).min(w.panels());
-            w.columns(&rows, first..end, bias)
+            let mut part = w.columns(&rows, first..end, bias);
+            if with_quick_gelu {
+                quick_gelu(&mut part);
+            }
+            part
         })
         .collect();
     // Each part is [m, its columns]: row by row, the parts side by side.
@@ -125,8 +144,28 @@ fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) ->
 
 /// A browser module without threads.
 #[cfg(not(any(feature = "native", feature = "web-threads")))]
-fn int8_on_threads(w: &Int8Matrix, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
-    w.forward(x, m, bias)
+fn int8_on_threads(
+    w: &Int8Matrix,
+    x: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    with_quick_gelu: bool,
+) -> Vec<f32> {
+    int8_then(w, x, m, bias, with_quick_gelu)
+}
+
+fn int8_then(
+    w: &Int8Matrix,
+    x: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    with_quick_gelu: bool,
+) -> Vec<f32> {
+    let mut y = w.forward(x, m, bias);
+    if with_quick_gelu {
+        quick_gelu(&mut y);
+    }
+    y
 }
 
 /// The matrix `key` (stored as `shape`, read as rows of `cols` values) as int8 codes and row
@@ -242,22 +281,28 @@ impl KernelLinear {
             } => (weight, bias, device),
         };
         let [batch, len, _] = x.dims();
-        // The loader allows host kernels on the CPU device only, where reading a tensor cannot
-        // fail (and takes the buffer without a copy when nothing else holds it).
-        let x = x
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("activations are f32");
-        let mut y = weight.forward(&x, batch * len, bias.as_deref());
-        if activation == Some(Activation::QuickGelu) {
-            quick_gelu(&mut y);
-        }
+        let with_quick_gelu = activation == Some(Activation::QuickGelu);
+        let y = weight.forward(
+            &host_values(x),
+            batch * len,
+            bias.as_deref(),
+            with_quick_gelu,
+        );
         let y = Tensor::from_data(TensorData::new(y, [batch, len, weight.n()]), device);
         match activation {
             Some(Activation::Gelu) => gelu(y),
             _ => y,
         }
     }
+}
+
+/// A tensor's values in host memory. The loader allows host kernels on the CPU device only,
+/// where reading a tensor cannot fail (and takes the buffer without a copy when nothing else
+/// holds it).
+fn host_values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+    x.into_data()
+        .try_into_vec::<f32>()
+        .expect("activations are f32")
 }
 
 pub struct LayerNorm {
@@ -316,9 +361,38 @@ impl Block {
     }
 
     fn forward(&self, x: Tensor<3>, heads: usize, causal: bool, act: Activation) -> Tensor<3> {
+        let attended = self.attention(self.ln1.forward(x.clone()), heads, causal);
+        let x = x + attended;
+        let hidden = self
+            .fc1
+            .forward_then(self.ln2.forward(x.clone()), Some(act));
+        x + self.fc2.forward(hidden)
+    }
+
+    /// The attention sublayer, projections included, on `x` already normalized.
+    fn attention(&self, x: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
         let [batch, len, d] = x.dims();
+        if let (
+            KernelLinear::Host {
+                weight: qkv,
+                bias: qkv_bias,
+                device,
+            },
+            KernelLinear::Host {
+                weight: out,
+                bias: out_bias,
+                ..
+            },
+        ) = (&self.qkv, &self.out)
+        {
+            let rows = batch * len;
+            let qkv = qkv.forward(&host_values(x), rows, qkv_bias.as_deref(), false);
+            let attended = host_attention(&qkv, batch, len, heads, causal);
+            let y = out.forward(&attended, rows, out_bias.as_deref(), false);
+            return Tensor::from_data(TensorData::new(y, [batch, len, d]), device);
+        }
         let head_dim = d / heads;
-        let qkv = self.qkv.forward(self.ln1.forward(x.clone()));
+        let qkv = self.qkv.forward(x);
         let split = |i: usize| {
             qkv.clone()
                 .narrow(2, i * d, d)
@@ -333,11 +407,7 @@ impl Block {
         let attended = attention(split(0), split(1), split(2), None, None, options)
             .swap_dims(1, 2)
             .reshape([batch, len, d]);
-        let x = x + self.out.forward(attended);
-        let hidden = self
-            .fc1
-            .forward_then(self.ln2.forward(x.clone()), Some(act));
-        x + self.fc2.forward(hidden)
+        self.out.forward(attended)
     }
 }
 
@@ -392,8 +462,17 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias)));
+            let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias), false));
             let whole = w.forward_portable(&x, m, Some(&bias));
+            let activated = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias), true));
+            let mut whole_activated = whole.clone();
+            quick_gelu(&mut whole_activated);
+            assert!(
+                activated
+                    .iter()
+                    .zip(&whole_activated)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
             assert_eq!(split.len(), m * n);
             assert!(
                 split

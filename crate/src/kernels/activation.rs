@@ -1,4 +1,4 @@
-//! CLIP's QuickGELU, `x · sigmoid(1.702 x)`, in place over host memory. The libm `expf` that a
+//! CLIP's QuickGELU, `x · sigmoid(1.702 x)`, and attention's softmax, in place over host memory. The libm `expf` that a
 //! float tensor's sigmoid calls is scalar and took a sixth of the CPU path's time in wasm; this
 //! one does four values an instruction.
 //!
@@ -35,6 +35,37 @@ pub fn quick_gelu(values: &mut [f32]) {
         values
     };
     quick_gelu_portable(values);
+}
+
+/// Replaces a row of scores with their softmax. The exponentials are vectorized like
+/// QuickGELU's (the same values as the portable ones, bit for bit); the sum is a plain
+/// left-to-right one, so a row's result does not depend on the CPU.
+pub fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in row.iter_mut() {
+        *v -= max;
+    }
+    exp_nonpositive_in_place(row);
+    let inverse = 1.0 / row.iter().sum::<f32>();
+    for v in row.iter_mut() {
+        *v *= inverse;
+    }
+}
+
+/// `exp(v)` for every value, each `v ≤ 0`.
+fn exp_nonpositive_in_place(values: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let values = simd128::exp_in_place(values);
+    #[cfg(target_arch = "x86_64")]
+    let values = if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { avx2::exp_in_place(values) }
+    } else {
+        values
+    };
+    for v in values {
+        *v = exp_nonpositive(*v);
+    }
 }
 
 /// The portable version, whatever the target: the reference for tests.
@@ -79,6 +110,19 @@ mod simd128 {
                 let numerator = v128_bitselect(e, one, f32x4_lt(t, f32x4_splat(0.0)));
                 let sigmoid = f32x4_div(numerator, f32x4_add(one, e));
                 v128_store(p, f32x4_mul(x, sigmoid));
+            }
+        }
+        chunks.into_remainder()
+    }
+
+    /// `exp` of whole groups of four values `≤ 0`; returns the rest.
+    pub fn exp_in_place(values: &mut [f32]) -> &mut [f32] {
+        let mut chunks = values.chunks_exact_mut(4);
+        for c in &mut chunks {
+            // SAFETY: a chunk is 4 floats.
+            unsafe {
+                let p = c.as_mut_ptr() as *mut v128;
+                v128_store(p, exp_nonpositive(v128_load(p)));
             }
         }
         chunks.into_remainder()
@@ -131,6 +175,20 @@ mod avx2 {
                 let numerator = _mm256_blendv_ps(one, e, negative);
                 let sigmoid = _mm256_div_ps(numerator, _mm256_add_ps(one, e));
                 _mm256_storeu_ps(p, _mm256_mul_ps(x, sigmoid));
+            }
+        }
+        chunks.into_remainder()
+    }
+
+    /// `exp` of whole groups of eight values `≤ 0`; returns the rest.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn exp_in_place(values: &mut [f32]) -> &mut [f32] {
+        let mut chunks = values.chunks_exact_mut(8);
+        for c in &mut chunks {
+            // SAFETY: a chunk is 8 floats; unaligned loads and stores.
+            unsafe {
+                let p = c.as_mut_ptr();
+                _mm256_storeu_ps(p, exp_nonpositive(_mm256_loadu_ps(p)));
             }
         }
         chunks.into_remainder()
@@ -199,6 +257,36 @@ mod tests {
         quick_gelu(&mut nan);
         assert!(nan[0].is_nan());
         assert_eq!(nan[1], 0.0);
+    }
+
+    #[test]
+    fn softmax_matches_the_formula_in_f64() {
+        for len in [1, 7, 8, 50, 77] {
+            let row: Vec<f32> = (0..len)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.9)
+                .collect();
+            let mut got = row.clone();
+            softmax(&mut got);
+            let max = row.iter().copied().fold(f32::MIN, f32::max) as f64;
+            let total: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+            for (v, g) in row.iter().zip(&got) {
+                let want = (*v as f64 - max).exp() / total;
+                assert!(
+                    (*g as f64 - want).abs() <= 1e-6 * want + 1e-9,
+                    "{g} vs {want}"
+                );
+            }
+        }
+        // The vector and scalar exponentials agree bit for bit, so a row's result does not
+        // depend on where its vectors end.
+        let row: Vec<f32> = (0..77).map(|i| -(i as f32) * 0.37).collect();
+        let mut all = row.clone();
+        exp_nonpositive_in_place(&mut all);
+        assert!(
+            row.iter()
+                .zip(&all)
+                .all(|(v, e)| exp_nonpositive(*v).to_bits() == e.to_bits())
+        );
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -11,6 +11,7 @@ const THREADS_FROM: usize = 1 << 21;
 /// Each thread's columns are a multiple of this (a whole number of AVX-512 f32 vectors).
 const COLUMN_BLOCK: usize = 16;
 
+use super::activation::quick_gelu;
 use super::{map_parts, threads};
 
 /// A weight `[k, n]` (burn's `[in, out]` layout), row-major.
@@ -31,8 +32,15 @@ impl F32Matrix {
         self.n
     }
 
-    /// `x` is `[m, k]` row-major; returns `[m, n]`, plus `bias` on every row.
-    pub fn forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    /// `x` is `[m, k]` row-major; returns `[m, n]`, plus `bias` on every row, then QuickGELU
+    /// if `with_quick_gelu`: on each thread's own columns, just after its product.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        m: usize,
+        bias: Option<&[f32]>,
+        with_quick_gelu: bool,
+    ) -> Vec<f32> {
         let (k, n) = (self.k, self.n);
         assert_eq!(x.len(), m * k, "activations are [m, k]");
         let mut y = match bias {
@@ -89,6 +97,12 @@ impl F32Matrix {
                     false,
                     gemm::Parallelism::None,
                 );
+                if with_quick_gelu {
+                    for row in 0..m {
+                        let start = (y_address as *mut f32).add(row * n + first);
+                        quick_gelu(std::slice::from_raw_parts_mut(start, cols));
+                    }
+                }
             }
         });
         y
@@ -129,13 +143,21 @@ mod tests {
                 .collect();
             let b: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
             let matrix = F32Matrix::new(w.clone(), k, n).unwrap();
-            let y = matrix.forward(&x, m, with_bias.then_some(&b[..]));
+            let y = matrix.forward(&x, m, with_bias.then_some(&b[..]), false);
+            let activated = matrix.forward(&x, m, with_bias.then_some(&b[..]), true);
             for r in 0..m {
                 for c in 0..n {
                     let mut want = if with_bias { b[c] as f64 } else { 0.0 };
                     for i in 0..k {
                         want += x[r * k + i] as f64 * w[i * n + c] as f64;
                     }
+                    let mut gelu = [y[r * n + c]];
+                    quick_gelu(&mut gelu);
+                    assert_eq!(
+                        activated[r * n + c].to_bits(),
+                        gelu[0].to_bits(),
+                        "[{r}, {c}]"
+                    );
                     let got = y[r * n + c] as f64;
                     assert!(
                         (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
