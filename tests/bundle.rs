@@ -239,7 +239,7 @@ fn classify_reads_a_bundle_through_the_cli() {
     ]);
     let image = fixtures().join("images/photo.png");
     let classify = |kernels: &str| -> (serde_json::Value, String) {
-        let out = memeclip(&[
+        let mut args = vec![
             "classify",
             "--bundle",
             path.to_str().unwrap(),
@@ -247,10 +247,12 @@ fn classify_reads_a_bundle_through_the_cli() {
             image.to_str().unwrap(),
             "--text",
             "hi",
-            "--kernels",
-            kernels,
             "--json",
-        ]);
+        ];
+        if !kernels.is_empty() {
+            args.extend(["--kernels", kernels]);
+        }
+        let out = memeclip(&args);
         let text = String::from_utf8(out.stdout).unwrap();
         (serde_json::from_str(&text).unwrap(), text)
     };
@@ -296,4 +298,8 @@ fn classify_reads_a_bundle_through_the_cli() {
     for (p, q) in a.iter().zip(&b) {
         assert!((p - q).abs() < 1e-3, "float {a:?} vs int8 {b:?}");
     }
+    // On the CPU an int8 bundle runs on the int8 kernels unless told otherwise, as in the
+    // browser: the same probabilities bit for bit.
+    let (default, _) = classify("");
+    assert_eq!(probs(&default), b);
 }

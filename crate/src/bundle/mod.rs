@@ -426,6 +426,16 @@ impl Bundle {
         }
     }
 
+    /// The kernels a bundle runs on by default on `device`: [`Self::cpu_kernels`] on the CPU
+    /// backend (what the browser's CPU path computes), the device's own products elsewhere.
+    pub fn default_kernels(&self, device: &Device) -> Kernels {
+        if *device == Device::flex() {
+            self.cpu_kernels()
+        } else {
+            Kernels::Float
+        }
+    }
+
     /// Whether the bundle can read a meme's text itself.
     pub fn has_ocr(&self) -> bool {
         self.header.ocr.is_some()

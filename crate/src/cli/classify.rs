@@ -50,8 +50,9 @@ pub struct Args {
     preprocess: PreprocessMode,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// How the bundle's transformer layers compute (default: fused on flex, float elsewhere);
-    /// fused and int8 (the browser's CPU path) need --backend flex
+    /// How the bundle's transformer layers compute (default on flex: int8 for an int8 or int4
+    /// bundle, as the browser's CPU path, fused for f16 and f32; float elsewhere); fused and int8
+    /// need --backend flex
     #[arg(long, value_enum, requires = "bundle")]
     kernels: Option<Kernels>,
     #[arg(long)]
@@ -80,7 +81,10 @@ pub fn run(args: Args) -> Result<()> {
                 _ => None,
             };
             (
-                bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::float_for(&device)))?,
+                bundle.pipeline(
+                    &device,
+                    args.kernels.unwrap_or(bundle.default_kernels(&device)),
+                )?,
                 bundle.heads(&device)?,
                 ocr,
             )

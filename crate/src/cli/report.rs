@@ -27,8 +27,8 @@ pub struct Args {
     /// Text file, one text per line (default: built-in texts)
     #[arg(long)]
     texts: Option<PathBuf>,
-    /// How the bundle's transformer layers compute (default: fused): int8 is what the
-    /// browser's CPU path runs
+    /// How the bundle's transformer layers compute (default: int8 for an int8 or int4 bundle,
+    /// as the browser's CPU path and `classify` run it, fused for f16 and f32)
     #[arg(long, value_enum)]
     kernels: Option<Kernels>,
 }
@@ -86,8 +86,10 @@ pub fn run(args: Args) -> Result<()> {
     let device = Device::flex();
     let bytes = std::fs::read(&args.bundle).map_err(|e| Error::io(&args.bundle, e))?;
     let bundle = Bundle::from_bytes(bytes, &args.bundle.display().to_string())?;
-    let quantized =
-        bundle.pipeline(&device, args.kernels.unwrap_or(Kernels::float_for(&device)))?;
+    let quantized = bundle.pipeline(
+        &device,
+        args.kernels.unwrap_or(bundle.default_kernels(&device)),
+    )?;
     let reference = ClipPipeline::from_folder(&args.clip, quantized.preprocessor.mode, &device)?;
     let images = match &args.images {
         Some(dir) => {

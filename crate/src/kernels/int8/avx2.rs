@@ -52,3 +52,52 @@ unsafe fn rows<const R: usize>(
         }
     }
 }
+
+/// The largest |v|, 8 lanes at a time; NaN if any value is NaN.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn max_abs(row: &[f32]) -> f32 {
+    let sign = _mm256_set1_ps(-0.0);
+    let (mut max, mut nan) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        // SAFETY: a chunk is 8 floats.
+        let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+        max = _mm256_max_ps(max, _mm256_andnot_ps(sign, v));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+    }
+    let tail = super::max_abs_portable(chunks.remainder());
+    // `f32::max` drops a NaN: look for one first.
+    if _mm256_movemask_ps(nan) != 0 || tail.is_nan() {
+        return f32::NAN;
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), max) };
+    lanes.iter().fold(tail, |m, v| m.max(*v))
+}
+
+/// `dst[i] = round(row[i] * inv)`, ties to even: the conversion rounds as the MXCSR says, and
+/// Rust leaves it at round-to-nearest-even.
+///
+/// # Safety
+/// The CPU must have AVX2; `dst` is at least as long as `row`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn scale_and_round(row: &[f32], inv: f32, dst: &mut [i16]) {
+    let scale = _mm256_set1_ps(inv);
+    let mut chunks = row.chunks_exact(8);
+    let mut out = dst.chunks_exact_mut(8);
+    for (c, d) in (&mut chunks).zip(&mut out) {
+        // SAFETY: a chunk is 8 floats, its destination 8 codes.
+        unsafe {
+            let v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), scale));
+            let codes =
+                _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            _mm_storeu_si128(d.as_mut_ptr() as *mut __m128i, codes);
+        }
+    }
+    let done = row.len() - chunks.remainder().len();
+    super::scale_and_round_portable(chunks.remainder(), inv, &mut dst[done..]);
+}

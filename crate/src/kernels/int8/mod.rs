@@ -44,6 +44,7 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512vnni")
             && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
         {
             return Kernel::Vnni;
         }
@@ -53,6 +54,24 @@ impl Kernel {
         }
         #[allow(unreachable_code)]
         Kernel::Portable
+    }
+
+    /// Panels one [`add_products`] call covers.
+    fn panels_per_call(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => vnni::PANELS,
+            _ => 1,
+        }
+    }
+
+    /// Rows of `x` one [`add_products`] call covers.
+    fn rows_per_call(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => vnni::ROWS,
+            _ => TILE_ROWS,
+        }
     }
 }
 
@@ -187,20 +206,24 @@ impl Int8Matrix {
         let (m, codes) = (x.m, &x.codes);
         let width = panels.len() * PANEL;
         let mut sums = vec![0.0f32; m * width];
-        // k in chunks outside, panels inside: a panel's chunk of weights (4 KB) stays in the L1
-        // cache while every row of x passes over it.
+        // k in chunks outside, panels inside: a group of panels' chunk of weights (4 KB a
+        // panel) stays in the L1 cache while every row of x passes over it.
+        let panel_stride = self.pairs * 2 * PANEL;
+        let (group, tile_rows) = (kernel.panels_per_call(), kernel.rows_per_call());
         for start in (0..self.pairs).step_by(CHUNK_PAIRS) {
             let len = CHUNK_PAIRS.min(self.pairs - start);
-            for (i, panel) in panels.clone().enumerate() {
-                let weights =
-                    &self.packed[(panel * self.pairs + start) * 2 * PANEL..][..len * 2 * PANEL];
-                for r0 in (0..m).step_by(TILE_ROWS) {
-                    let rows = TILE_ROWS.min(m - r0);
+            for i in (0..panels.len()).step_by(group) {
+                let count = group.min(panels.len() - i);
+                let first = (panels.start + i) * panel_stride + start * 2 * PANEL;
+                let weights = &self.packed[first..][..(count - 1) * panel_stride + len * 2 * PANEL];
+                for r0 in (0..m).step_by(tile_rows) {
                     let tile = Tile {
                         x: &codes[r0 * 2 * self.pairs + 2 * start..],
                         x_stride: 2 * self.pairs,
-                        rows,
+                        rows: tile_rows.min(m - r0),
                         weights,
+                        panels: count,
+                        panel_stride,
                         pairs: len,
                     };
                     let out = &mut sums[r0 * width + i * PANEL..];
@@ -296,6 +319,9 @@ fn max_abs(kernel: Kernel, row: &[f32]) -> f32 {
     match kernel {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::max_abs(row),
+        // SAFETY: `Kernel::best` (and the tests) pick these only where the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 | Kernel::Vnni => unsafe { avx2::max_abs(row) },
         _ => max_abs_portable(row),
     }
 }
@@ -312,6 +338,9 @@ fn scale_and_round(kernel: Kernel, row: &[f32], inv: f32, dst: &mut [i16]) {
     match kernel {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::scale_and_round(row, inv, dst),
+        // SAFETY: as in `max_abs`; `dst` is a whole padded row, at least as long as `row`.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 | Kernel::Vnni => unsafe { avx2::scale_and_round(row, inv, dst) },
         _ => scale_and_round_portable(row, inv, dst),
     }
 }
@@ -322,23 +351,28 @@ fn scale_and_round_portable(row: &[f32], inv: f32, dst: &mut [i16]) {
     }
 }
 
-/// Up to `TILE_ROWS` rows of activation codes against one panel's weights, over one chunk of k.
+/// A few rows of activation codes against a few panels' weights (as many as the kernel's
+/// `rows_per_call` and `panels_per_call`), over one chunk of k.
 struct Tile<'a> {
     /// The first row's codes from the chunk's start; row `r` starts at `r * x_stride`.
     x: &'a [i16],
     x_stride: usize,
     rows: usize,
-    /// `pairs * 2 * PANEL` codes.
+    /// `pairs * 2 * PANEL` codes for each panel, panel `j` from `j * panel_stride`.
     weights: &'a [i8],
+    panels: usize,
+    panel_stride: usize,
     pairs: usize,
 }
 
 /// Adds the tile's products (i32 sums, then f32) to `out`: row `r`, column `c` of the panel is
 /// `out[r * stride + c]`.
 fn add_products(kernel: Kernel, tile: &Tile, out: &mut [f32], stride: usize) {
-    assert!(tile.rows <= TILE_ROWS && tile.weights.len() >= tile.pairs * 2 * PANEL);
+    assert!(tile.rows >= 1 && tile.rows <= kernel.rows_per_call());
+    assert!(tile.panels >= 1 && tile.panels <= kernel.panels_per_call());
+    assert!(tile.weights.len() >= (tile.panels - 1) * tile.panel_stride + tile.pairs * 2 * PANEL);
     assert!(tile.x.len() >= (tile.rows - 1) * tile.x_stride + 2 * tile.pairs);
-    assert!(out.len() >= (tile.rows - 1) * stride + PANEL);
+    assert!(out.len() >= (tile.rows - 1) * stride + tile.panels * PANEL);
     match kernel {
         Kernel::Portable => add_products_portable(tile, out, stride),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -21,10 +21,11 @@ pub fn max_abs(row: &[f32]) -> f32 {
         f32x4_extract_lane::<2>(max),
         f32x4_extract_lane::<3>(max),
     ];
-    if v128_any_true(nan) {
+    let tail = super::max_abs_portable(chunks.remainder());
+    // `f32::max` drops a NaN: look for one first.
+    if v128_any_true(nan) || tail.is_nan() {
         return f32::NAN;
     }
-    let tail = super::max_abs_portable(chunks.remainder());
     lanes.iter().fold(tail, |m, v| m.max(*v))
 }
 

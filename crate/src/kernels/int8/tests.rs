@@ -63,7 +63,19 @@ fn the_native_simd_kernels_match_the_portable_one_bit_for_bit() {
         println!("best kernel is VNNI: {}", Kernel::best() == Kernel::Vnni);
     }
     for kernel in kernels {
-        for (m, n, k) in [(7, 21, 1101), (50, 64, 768), (1, 1, 1)] {
+        // Panel groups of 4 with 1, 2 and 3 left over, row tiles of 6 with 1 to 5 left over,
+        // k over one, two and three chunks.
+        for (m, n, k) in [
+            (7, 21, 1101),
+            (50, 64, 768),
+            (1, 1, 1),
+            (13, 56, 600),
+            (6, 16, 512),
+            (11, 72, 40),
+            (16, 40, 77),
+            (3, 8, 257),
+            (23, 24, 9),
+        ] {
             let w = Int8Matrix::quantize(&values(n * k, 6), n, k).unwrap();
             let x = values(m * k, 7);
             let bias = values(n, 8);
@@ -75,6 +87,16 @@ fn the_native_simd_kernels_match_the_portable_one_bit_for_bit() {
                 a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
                 "{m}x{n}x{k}"
             );
+        }
+        // A NaN in a row's vector part (index 7 of row 1) and in its tail (index 32 of row 3).
+        let (m, n, k) = (5, 9, 33);
+        let w = Int8Matrix::quantize(&values(n * k, 9), n, k).unwrap();
+        let mut x = values(m * k, 10);
+        x[k + 7] = f32::NAN;
+        x[3 * k + 32] = f32::NAN;
+        let y = w.forward_on(kernel, &x, m, None);
+        for (r, row) in y.chunks(n).enumerate() {
+            assert_eq!(row.iter().all(|v| v.is_nan()), r == 1 || r == 3, "row {r}");
         }
     }
 }
