@@ -95,12 +95,8 @@ impl HostWeight {
 #[cfg(any(feature = "native", feature = "web-threads"))]
 const INT8_THREADS_FROM: usize = 1 << 21;
 
-/// The int8 product with its output columns split over the thread pool, one range of whole
-/// panels per thread. Columns rather than rows: a meme's product has few rows (50 patches, a
-/// few dozen tokens), and each thread then reads only its share of the weights. Each output is
-/// computed as on one thread, so the result is the single-threaded one bit for bit. QuickGELU,
-/// if asked for, is applied by each thread to its own part.
-#[cfg(any(feature = "native", feature = "web-threads"))]
+/// The int8 product, then QuickGELU if `with_quick_gelu`; split over the thread pool where
+/// the module has one and the product is large enough.
 fn int8_on_threads(
     w: &Int8Matrix,
     x: &[f32],
@@ -108,10 +104,35 @@ fn int8_on_threads(
     bias: Option<&[f32]>,
     with_quick_gelu: bool,
 ) -> Vec<f32> {
+    #[cfg(any(feature = "native", feature = "web-threads"))]
+    if let Some(y) = int8_split(w, x, m, bias, with_quick_gelu) {
+        return y;
+    }
+    let mut y = w.forward(x, m, bias);
+    if with_quick_gelu {
+        quick_gelu(&mut y);
+    }
+    y
+}
+
+/// The int8 product with its output columns split over the thread pool, one range of whole
+/// panels per thread; `None` where one thread would do. Columns rather than rows: a meme's
+/// product has few rows (50 patches, a few dozen tokens), and each thread then reads only its
+/// share of the weights. Each output is computed as on one thread, so the result is the
+/// single-threaded one bit for bit. QuickGELU, if asked for, is applied by each thread to its
+/// own part.
+#[cfg(any(feature = "native", feature = "web-threads"))]
+fn int8_split(
+    w: &Int8Matrix,
+    x: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    with_quick_gelu: bool,
+) -> Option<Vec<f32>> {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads().min(w.panels());
     if threads < 2 || m * w.n() * w.k() < INT8_THREADS_FROM {
-        return int8_then(w, x, m, bias, with_quick_gelu);
+        return None;
     }
     let rows = w.quantize_input(x, m);
     let per_thread = w.panels().div_ceil(threads);
@@ -139,33 +160,7 @@ fn int8_on_threads(
             out.extend_from_slice(part.next().unwrap_or_default());
         }
     }
-    out
-}
-
-/// A browser module without threads.
-#[cfg(not(any(feature = "native", feature = "web-threads")))]
-fn int8_on_threads(
-    w: &Int8Matrix,
-    x: &[f32],
-    m: usize,
-    bias: Option<&[f32]>,
-    with_quick_gelu: bool,
-) -> Vec<f32> {
-    int8_then(w, x, m, bias, with_quick_gelu)
-}
-
-fn int8_then(
-    w: &Int8Matrix,
-    x: &[f32],
-    m: usize,
-    bias: Option<&[f32]>,
-    with_quick_gelu: bool,
-) -> Vec<f32> {
-    let mut y = w.forward(x, m, bias);
-    if with_quick_gelu {
-        quick_gelu(&mut y);
-    }
-    y
+    Some(out)
 }
 
 /// The matrix `key` (stored as `shape`, read as rows of `cols` values) as int8 codes and row
@@ -462,9 +457,14 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let split = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias), false));
+            // `int8_split` itself, so that a product left on one thread cannot pass for a split.
+            let split = pool
+                .install(|| int8_split(&w, &x, m, Some(&bias), false))
+                .expect("split");
             let whole = w.forward_portable(&x, m, Some(&bias));
-            let activated = pool.install(|| int8_on_threads(&w, &x, m, Some(&bias), true));
+            let activated = pool
+                .install(|| int8_split(&w, &x, m, Some(&bias), true))
+                .expect("split");
             let mut whole_activated = whole.clone();
             quick_gelu(&mut whole_activated);
             assert!(

@@ -1,6 +1,6 @@
-//! CLIP's QuickGELU, `x · sigmoid(1.702 x)`, and attention's softmax, in place over host memory. The libm `expf` that a
-//! float tensor's sigmoid calls is scalar and took a sixth of the CPU path's time in wasm; this
-//! one does four values an instruction.
+//! CLIP's QuickGELU, `x · sigmoid(1.702 x)`, and attention's softmax, in place over host
+//! memory. The libm `expf` that a float tensor's sigmoid calls is scalar and took a sixth of the
+//! CPU path's time in wasm; this one does four values an instruction.
 //!
 //! Like the `int8` module, this file uses `std` alone, and its simd128 path is checked bit for bit against
 //! the portable one.

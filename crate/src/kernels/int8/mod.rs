@@ -214,8 +214,9 @@ impl Int8Matrix {
             let len = CHUNK_PAIRS.min(self.pairs - start);
             for i in (0..panels.len()).step_by(group) {
                 let count = group.min(panels.len() - i);
-                let first = (panels.start + i) * panel_stride + start * 2 * PANEL;
-                let weights = &self.packed[first..][..(count - 1) * panel_stride + len * 2 * PANEL];
+                let offset = (panels.start + i) * panel_stride + start * 2 * PANEL;
+                let weights =
+                    &self.packed[offset..][..(count - 1) * panel_stride + len * 2 * PANEL];
                 for r0 in (0..m).step_by(tile_rows) {
                     let tile = Tile {
                         x: &codes[r0 * 2 * self.pairs + 2 * start..],

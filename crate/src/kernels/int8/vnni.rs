@@ -30,19 +30,9 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
     // Two panels per register; an odd last panel takes a 256-bit register of its own.
     let (wide, odd) = (tile.panels / 2, tile.panels % 2);
     unsafe {
-        match (tile.rows, wide) {
-            (6, 2) => rows::<6, 2>(&a),
-            (5, 2) => rows::<5, 2>(&a),
-            (4, 2) => rows::<4, 2>(&a),
-            (3, 2) => rows::<3, 2>(&a),
-            (2, 2) => rows::<2, 2>(&a),
-            (1, 2) => rows::<1, 2>(&a),
-            (6, 1) => rows::<6, 1>(&a),
-            (5, 1) => rows::<5, 1>(&a),
-            (4, 1) => rows::<4, 1>(&a),
-            (3, 1) => rows::<3, 1>(&a),
-            (2, 1) => rows::<2, 1>(&a),
-            (1, 1) => rows::<1, 1>(&a),
+        match wide {
+            2 => panel_pairs::<2>(tile.rows, &a),
+            1 => panel_pairs::<1>(tile.rows, &a),
             _ => {}
         }
         if odd == 1 {
@@ -59,6 +49,25 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
                 2 => one_panel::<2>(&a),
                 _ => one_panel::<1>(&a),
             }
+        }
+    }
+}
+
+/// `rows` rows (1 to 6) against `2 W` panels.
+///
+/// # Safety
+/// As [`rows`].
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+unsafe fn panel_pairs<const W: usize>(rows: usize, a: &Args) {
+    unsafe {
+        match rows {
+            6 => self::rows::<6, W>(a),
+            5 => self::rows::<5, W>(a),
+            4 => self::rows::<4, W>(a),
+            3 => self::rows::<3, W>(a),
+            2 => self::rows::<2, W>(a),
+            _ => self::rows::<1, W>(a),
         }
     }
 }
