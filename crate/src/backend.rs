@@ -28,7 +28,7 @@ impl Backend {
 }
 
 /// The wgpu runtime can be initialized once per process; later calls reuse it.
-#[cfg(not(target_family = "wasm"))]
+#[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
 fn wgpu_device() -> Result<Device> {
     use std::sync::OnceLock;
     static DEVICE: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
@@ -40,6 +40,13 @@ fn wgpu_device() -> Result<Device> {
         })
         .clone()
         .map_err(Error::Backend)
+}
+
+#[cfg(all(not(feature = "wgpu"), not(target_family = "wasm")))]
+fn wgpu_device() -> Result<Device> {
+    Err(Error::Backend(
+        "this build of memeclip has no wgpu backend (build with --features wgpu)".into(),
+    ))
 }
 
 #[cfg(target_family = "wasm")]

@@ -13,6 +13,7 @@ use crate::kernels::activation::quick_gelu;
 use crate::kernels::attention::attention as host_attention;
 use crate::kernels::float::F32Matrix;
 use crate::kernels::int8::{Int8Matrix, quantize_weight_rows};
+use crate::kernels::norm;
 
 pub struct Linear {
     /// `[in, out]`, burn's layout.
@@ -87,6 +88,15 @@ impl HostWeight {
         match self {
             HostWeight::Int8(w) => int8_on_threads(w, x, m, bias, with_quick_gelu),
             HostWeight::F32(w) => w.forward(x, m, bias, with_quick_gelu),
+        }
+    }
+
+    /// `y += x · W + bias`, `y` `[m, out]`: a residual connection without a pass of its own
+    /// on f32 weights, whose product accumulates onto `y` anyway.
+    fn add_forward(&self, x: &[f32], m: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+        match self {
+            HostWeight::Int8(w) => norm::add_in_place(y, &int8_on_threads(w, x, m, bias, false)),
+            HostWeight::F32(w) => w.add_product(x, m, bias, y, false),
         }
     }
 }
@@ -201,6 +211,15 @@ impl KernelLinear {
         })
     }
 
+    /// f32 weights `[k, n]` (burn's `[in, out]` layout) on the host kernels.
+    pub(super) fn f32(w: &WeightLoader, weight: Vec<f32>, k: usize, n: usize) -> Self {
+        KernelLinear::Host {
+            weight: HostWeight::F32(F32Matrix::new(weight, k, n).expect("[in, out] values")),
+            bias: None,
+            device: w.device.clone(),
+        }
+    }
+
     fn load(w: &WeightLoader, prefix: &str, d_in: usize, d_out: usize) -> Result<Self> {
         Self::load_stacked(w, &[prefix.to_string()], d_in, d_out)
     }
@@ -303,20 +322,30 @@ fn host_values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
 pub struct LayerNorm {
     gamma: Tensor<1>,
     beta: Tensor<1>,
+    /// gamma and beta in host memory too, for blocks on the host kernels.
+    host: [Vec<f32>; 2],
     eps: f64,
 }
 
 impl LayerNorm {
     pub fn load(w: &WeightLoader, prefix: &str, d: usize, eps: f64) -> Result<Self> {
+        let gamma = w.source.read(&format!("{prefix}.weight"), &[d])?;
+        let beta = w.source.read(&format!("{prefix}.bias"), &[d])?;
         Ok(LayerNorm {
-            gamma: w.tensor(&format!("{prefix}.weight"), [d])?,
-            beta: w.tensor(&format!("{prefix}.bias"), [d])?,
+            gamma: w.from_values(gamma.clone(), [d]),
+            beta: w.from_values(beta.clone(), [d]),
+            host: [gamma, beta],
             eps,
         })
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
+    }
+
+    /// The same on host rows `[rows, d]`.
+    fn forward_host(&self, x: &[f32]) -> Vec<f32> {
+        norm::layer_norm(x, &self.host[0], &self.host[1], self.eps as f32)
     }
 }
 
@@ -367,25 +396,6 @@ impl Block {
     /// The attention sublayer, projections included, on `x` already normalized.
     fn attention(&self, x: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
         let [batch, len, d] = x.dims();
-        if let (
-            KernelLinear::Host {
-                weight: qkv,
-                bias: qkv_bias,
-                device,
-            },
-            KernelLinear::Host {
-                weight: out,
-                bias: out_bias,
-                ..
-            },
-        ) = (&self.qkv, &self.out)
-        {
-            let rows = batch * len;
-            let qkv = qkv.forward(&host_values(x), rows, qkv_bias.as_deref(), false);
-            let attended = host_attention(&qkv, batch, len, heads, causal);
-            let y = out.forward(&attended, rows, out_bias.as_deref(), false);
-            return Tensor::from_data(TensorData::new(y, [batch, len, d]), device);
-        }
         let head_dim = d / heads;
         let qkv = self.qkv.forward(x);
         let split = |i: usize| {
@@ -404,6 +414,65 @@ impl Block {
             .reshape([batch, len, d]);
         self.out.forward(attended)
     }
+
+    /// The four layers' host weights and biases, where all four run on host kernels.
+    fn host_layers(&self) -> Option<[HostLayer<'_>; 4]> {
+        fn host(layer: &KernelLinear) -> Option<HostLayer<'_>> {
+            match layer {
+                KernelLinear::Host { weight, bias, .. } => Some((weight, bias.as_deref())),
+                KernelLinear::Float(_) => None,
+            }
+        }
+        Some([
+            host(&self.qkv)?,
+            host(&self.out)?,
+            host(&self.fc1)?,
+            host(&self.fc2)?,
+        ])
+    }
+
+    /// The block on host rows `x` (`[batch · len, d]`), in place: LayerNorm, the products,
+    /// attention and both residual adds over host memory, no tensor in between. `None`
+    /// unless every layer runs on host kernels.
+    fn forward_host(&self, x: &mut [f32], shape: HostShape, device: &Device) -> Option<()> {
+        let [qkv, out, fc1, fc2] = self.host_layers()?;
+        let HostShape {
+            batch,
+            len,
+            heads,
+            causal,
+            activation,
+        } = shape;
+        let rows = batch * len;
+        let normed = self.ln1.forward_host(x);
+        let qkv = qkv.0.forward(&normed, rows, qkv.1, false);
+        let attended = host_attention(&qkv, batch, len, heads, causal);
+        out.0.add_forward(&attended, rows, out.1, x);
+        let normed = self.ln2.forward_host(x);
+        let quick = activation == Activation::QuickGelu;
+        let mut hidden = fc1.0.forward(&normed, rows, fc1.1, quick);
+        if activation == Activation::Gelu {
+            // The exact GELU, on burn: no CLIP this project ships uses it.
+            let width = hidden.len() / rows.max(1);
+            let t = Tensor::<2>::from_data(TensorData::new(hidden, [rows, width]), device);
+            hidden = host_values(gelu(t));
+        }
+        fc2.0.add_forward(&hidden, rows, fc2.1, x);
+        Some(())
+    }
+}
+
+/// A layer's host weight and bias.
+type HostLayer<'a> = (&'a HostWeight, Option<&'a [f32]>);
+
+/// What a block on the host needs to know besides its rows.
+#[derive(Clone, Copy)]
+struct HostShape {
+    batch: usize,
+    len: usize,
+    heads: usize,
+    causal: bool,
+    activation: Activation,
 }
 
 /// A stack of blocks as in `CLIPEncoder`.
@@ -428,10 +497,35 @@ impl Encoder {
     }
 
     pub fn forward(&self, mut x: Tensor<3>) -> Tensor<3> {
+        if self.blocks.iter().all(|b| b.host_layers().is_some()) {
+            return self.forward_host(x);
+        }
         for block in &self.blocks {
             x = block.forward(x, self.heads, self.causal, self.activation);
         }
         x
+    }
+
+    /// Every block on host memory: the activations leave the device once and come back once.
+    fn forward_host(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, len, d] = x.dims();
+        let device = x.device();
+        let shape = HostShape {
+            batch,
+            len,
+            heads: self.heads,
+            causal: self.causal,
+            activation: self.activation,
+        };
+        let mut rows = host_values(x);
+        crate::kernels::on_pool(|| {
+            for block in &self.blocks {
+                block
+                    .forward_host(&mut rows, shape, &device)
+                    .expect("every block runs on host kernels");
+            }
+        });
+        Tensor::from_data(TensorData::new(rows, [batch, len, d]), &device)
     }
 }
 

@@ -5,7 +5,7 @@
 //! output pixels (im2col where the kernel is wider than 1x1), a depthwise conv a direct loop per
 //! plane, and both split over the thread pool where there is one.
 
-use super::{map_parts, threads};
+use super::{for_each_chunk, map_parts, threads};
 use std::ops::Range;
 
 /// Convolutions smaller than this (multiply-adds) run on one thread.
@@ -287,34 +287,6 @@ struct Plane {
     h: usize,
     w: usize,
     ow: usize,
-}
-
-/// `f(index, chunk)` for each `len`-long chunk of `values`, on the pool when `threads > 1`.
-fn for_each_chunk(
-    values: &mut [f32],
-    len: usize,
-    threads: usize,
-    f: impl Fn(usize, &mut [f32]) + Sync + Send,
-) {
-    #[cfg(any(feature = "native", feature = "web-threads"))]
-    if threads > 1 {
-        use rayon::prelude::*;
-        let per_task = (values.len() / len).div_ceil(threads);
-        values
-            .par_chunks_mut(len * per_task)
-            .enumerate()
-            .for_each(|(task, chunk)| {
-                for (i, one) in chunk.chunks_exact_mut(len).enumerate() {
-                    f(task * per_task + i, one);
-                }
-            });
-        return;
-    }
-    let _ = threads;
-    values
-        .chunks_exact_mut(len)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i, chunk));
 }
 
 #[cfg(test)]
