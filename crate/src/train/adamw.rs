@@ -115,9 +115,77 @@ impl Optimizer for HostAdamW {
     }
 }
 
-/// One AdamW step at step number `time` (from 1), in place: burn's update, with the two bias
-/// corrections as multiplications (one division per element instead of three: 40 % faster).
+/// Parameters per thread of an update, at least: below this a hand-off costs more than the
+/// pass it saves.
+const PER_THREAD: usize = 1 << 15;
+
+/// One AdamW step at step number `time` (from 1), in place, the elements split over the thread
+/// pool: each element's update is on its own, so the result does not depend on the split. The
+/// pass is bound by memory (four arrays read, three written); on one thread it was half of the
+/// head's training time on a 2-core Xeon.
 fn update(
+    s: &AdamWSettings,
+    lr: f64,
+    time: usize,
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+) {
+    use rayon::prelude::*;
+    let parts = rayon::current_num_threads()
+        .min(param.len() / PER_THREAD)
+        .max(1);
+    let chunk = param.len().div_ceil(parts).max(1);
+    (
+        param.par_chunks_mut(chunk),
+        grad.par_chunks(chunk),
+        moment_1.par_chunks_mut(chunk),
+        moment_2.par_chunks_mut(chunk),
+    )
+        .into_par_iter()
+        .for_each(|(p, g, m, v)| update_part(s, lr, time, p, g, m, v));
+}
+
+/// [`update`] on one part, in the widest vectors the CPU has: the same operations in the same
+/// order at every width (no fused multiply-add), so the same results.
+fn update_part(
+    s: &AdamWSettings,
+    lr: f64,
+    time: usize,
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// # Safety
+        /// The CPU must have AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn wide(
+            s: &AdamWSettings,
+            lr: f64,
+            time: usize,
+            p: &mut [f32],
+            g: &[f32],
+            m: &mut [f32],
+            v: &mut [f32],
+        ) {
+            update_values(s, lr, time, p, g, m, v)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { wide(s, lr, time, param, grad, moment_1, moment_2) };
+        }
+    }
+    update_values(s, lr, time, param, grad, moment_1, moment_2)
+}
+
+/// burn's update, with the two bias corrections as multiplications (one division per element
+/// instead of three: 40 % faster).
+#[inline(always)]
+fn update_values(
     s: &AdamWSettings,
     lr: f64,
     time: usize,
