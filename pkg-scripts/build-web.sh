@@ -24,7 +24,9 @@ want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' 
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [[ "$have" != "$want" ]]; then
   echo "installing wasm-bindgen-cli $want (found: ${have:-none})"
-  cargo install wasm-bindgen-cli --version "$want"
+  # --force: cargo's install record may list a binary that is gone or broken, and would then
+  # skip the install without a word.
+  cargo install --force wasm-bindgen-cli --version "$want"
 fi
 
 # The threaded module's compiler: std must be rebuilt with atomics, which only nightly does.
