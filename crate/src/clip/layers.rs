@@ -211,8 +211,15 @@ impl KernelLinear {
         })
     }
 
-    /// f32 weights `[k, n]` (burn's `[in, out]` layout) on the host kernels.
+    /// f32 weights `[k, n]` (burn's `[in, out]` layout) and no bias: on the host kernels where
+    /// the loader's kernels are the host's, else on burn's products.
     pub(super) fn f32(w: &WeightLoader, weight: Vec<f32>, k: usize, n: usize) -> Self {
+        if !w.kernels.on_host() {
+            return KernelLinear::Float(Box::new(Linear {
+                weight: w.from_values(weight, [k, n]),
+                bias: None,
+            }));
+        }
         KernelLinear::Host {
             weight: HostWeight::F32(F32Matrix::new(weight, k, n).expect("[in, out] values")),
             bias: None,
@@ -431,11 +438,16 @@ impl Block {
         ])
     }
 
-    /// The block on host rows `x` (`[batch · len, d]`), in place: LayerNorm, the products,
-    /// attention and both residual adds over host memory, no tensor in between. `None`
-    /// unless every layer runs on host kernels.
-    fn forward_host(&self, x: &mut [f32], shape: HostShape, device: &Device) -> Option<()> {
-        let [qkv, out, fc1, fc2] = self.host_layers()?;
+    /// The block on host rows `x` (`[batch · len, d]`), in place, on its layers' host weights
+    /// ([`Self::host_layers`]): LayerNorm, the products, attention and both residual adds over
+    /// host memory, no tensor in between.
+    fn forward_host(
+        &self,
+        [qkv, out, fc1, fc2]: [HostLayer; 4],
+        x: &mut [f32],
+        shape: HostShape,
+        device: &Device,
+    ) {
         let HostShape {
             batch,
             len,
@@ -458,7 +470,6 @@ impl Block {
             hidden = host_values(gelu(t));
         }
         fc2.0.add_forward(&hidden, rows, fc2.1, x);
-        Some(())
     }
 }
 
@@ -497,8 +508,9 @@ impl Encoder {
     }
 
     pub fn forward(&self, mut x: Tensor<3>) -> Tensor<3> {
-        if self.blocks.iter().all(|b| b.host_layers().is_some()) {
-            return self.forward_host(x);
+        let host: Option<Vec<_>> = self.blocks.iter().map(Block::host_layers).collect();
+        if let Some(layers) = host {
+            return self.forward_host(x, layers);
         }
         for block in &self.blocks {
             x = block.forward(x, self.heads, self.causal, self.activation);
@@ -507,7 +519,7 @@ impl Encoder {
     }
 
     /// Every block on host memory: the activations leave the device once and come back once.
-    fn forward_host(&self, x: Tensor<3>) -> Tensor<3> {
+    fn forward_host(&self, x: Tensor<3>, layers: Vec<[HostLayer; 4]>) -> Tensor<3> {
         let [batch, len, d] = x.dims();
         let device = x.device();
         let shape = HostShape {
@@ -519,10 +531,8 @@ impl Encoder {
         };
         let mut rows = host_values(x);
         crate::kernels::on_pool(|| {
-            for block in &self.blocks {
-                block
-                    .forward_host(&mut rows, shape, &device)
-                    .expect("every block runs on host kernels");
+            for (block, layers) in self.blocks.iter().zip(layers) {
+                block.forward_host(layers, &mut rows, shape, &device);
             }
         });
         Tensor::from_data(TensorData::new(rows, [batch, len, d]), &device)

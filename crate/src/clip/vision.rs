@@ -1,26 +1,19 @@
 //! The ViT image tower: patches, class token, positions, pre-LN, blocks, post-LN, projection.
 
 use burn::tensor::Tensor;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 
 use super::config::VisionConfig;
 use super::layers::{Encoder, KernelLinear, LayerNorm, Linear, int8_codes};
 use super::weights::{Kernels, WeightLoader, transpose};
 use crate::error::{Error, Result};
 
-/// The patch embedding: a stride-p convolution, or on the host kernels the same product as a
-/// linear layer over flattened patches (the weight `[d, 3, p, p]` read as `[d, 3·p·p]`): burn's
-/// convolution took a fifteenth of a ViT-B/32 batch of 8 on flex.
-enum PatchEmbedding {
-    /// Boxed: a burn tensor is over half a kilobyte.
-    Conv(Box<Tensor<4>>),
-    Linear(KernelLinear),
-}
-
 pub struct VisionTower {
     config: VisionConfig,
-    patches: PatchEmbedding,
+    /// The patch embedding, a stride-p convolution, as the same product over flattened
+    /// patches (the weight `[d, 3, p, p]` read as `[d, 3·p·p]`): one matrix product on every
+    /// device, where burn's convolution took a fifteenth of a ViT-B/32 batch of 8 on flex and
+    /// runs a direct-convolution kernel on wgpu.
+    patches: KernelLinear,
     class_embedding: Tensor<1>,
     positions: Tensor<2>,
     pre_norm: LayerNorm,
@@ -36,15 +29,13 @@ impl VisionTower {
         let e = "vision_model.embeddings";
         let key = format!("{e}.patch_embedding.weight");
         let patches = match w.kernels {
-            Kernels::Float => PatchEmbedding::Conv(Box::new(w.tensor(&key, [d, 3, p, p])?)),
-            Kernels::Fused => {
+            Kernels::Float | Kernels::Fused => {
                 let torch = w.source.read(&key, &[d, 3, p, p])?;
-                let weight = transpose(&torch, d, 3 * p * p);
-                PatchEmbedding::Linear(KernelLinear::f32(w, weight, 3 * p * p, d))
+                KernelLinear::f32(w, transpose(&torch, d, 3 * p * p), 3 * p * p, d)
             }
             Kernels::Int8 => {
                 let codes = int8_codes(w, &key, &[d, 3, p, p], 3 * p * p)?;
-                PatchEmbedding::Linear(KernelLinear::int8(w, &key, codes, d, 3 * p * p, None)?)
+                KernelLinear::int8(w, &key, codes, d, 3 * p * p, None)?
             }
         };
         Ok(VisionTower {
@@ -74,24 +65,14 @@ impl VisionTower {
         }
         let d = self.config.tower.hidden_size;
         let p = self.config.patch_size;
-        let patches = match &self.patches {
-            PatchEmbedding::Conv(weight) => {
-                let options = ConvOptions::new([p, p], [0, 0], [1, 1], 1);
-                conv2d(pixels, (**weight).clone(), None, options)
-                    .reshape([batch, d, self.config.num_patches()])
-                    .swap_dims(1, 2)
-            }
-            PatchEmbedding::Linear(linear) => {
-                // [B, 3, g·p, g·p] to [B, g·g, 3·p·p], each patch's values in (channel, row,
-                // column) order, the weight's own order.
-                let g = s / p;
-                let flat = pixels
-                    .reshape([batch, 3, g, p, g, p])
-                    .permute([0, 2, 4, 1, 3, 5])
-                    .reshape([batch, g * g, 3 * p * p]);
-                linear.forward(flat)
-            }
-        };
+        // [B, 3, g·p, g·p] to [B, g·g, 3·p·p], each patch's values in (channel, row, column)
+        // order, the weight's own order.
+        let g = s / p;
+        let flat = pixels
+            .reshape([batch, 3, g, p, g, p])
+            .permute([0, 2, 4, 1, 3, 5])
+            .reshape([batch, g * g, 3 * p * p]);
+        let patches = self.patches.forward(flat);
         let class = self
             .class_embedding
             .clone()

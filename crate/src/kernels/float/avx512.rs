@@ -1,9 +1,9 @@
 //! Native x86-64 with AVX-512F: the weight is packed once, at load, into panels of 64 columns
 //! (four vectors), each panel's `k` rows one after another; a call multiplies up to six rows of
-//! activations by one panel over a range of `k`, in 24 accumulators, each activation broadcast
-//! from its row in place. The `gemm` crate packs both operands again on every call; for a
-//! tower's products (tens to hundreds of rows against a fixed weight) that repacking and its
-//! general blocking cost a third of the product on a 2-core Xeon.
+//! activations by one panel over the whole of `k`, in 24 accumulators, each activation
+//! broadcast from its row in place. The `gemm` crate packs both operands again on every call:
+//! at a tower's batch-1 shapes (30 to 77 rows) this kernel did 1.2 to 1.6 times its work per
+//! second on a 2-core Xeon, and the same at 400 rows.
 
 use std::arch::x86_64::*;
 
@@ -29,7 +29,7 @@ const LINE: usize = 64;
 impl Panels {
     pub fn pack(values: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(values.len(), k * n, "values are [k, n]");
-        let panels = n.div_ceil(PANEL);
+        let panels = if k == 0 { 0 } else { n.div_ceil(PANEL) };
         let slack = LINE / size_of::<f32>();
         let mut storage = vec![0.0f32; panels * k * PANEL + slack];
         let start = storage.as_ptr().align_offset(LINE).min(slack);
@@ -56,9 +56,9 @@ impl Panels {
     }
 }
 
-/// The operands of one call: `rows` rows of `x` (`x_stride` apart) from the call's first `k`
-/// index on, `depth` rows of one panel from the same index on, and the `rows` x `cols` block
-/// of `y` (`y_stride` apart) that the products are added to.
+/// The operands of one call: `rows` rows of `x` (`x_stride` apart), `depth` values each, one
+/// panel's `depth` rows, and the `rows` x `cols` block of `y` (`y_stride` apart) that the
+/// products go to.
 pub struct Tile {
     pub x: *const f32,
     pub x_stride: usize,

@@ -1,6 +1,6 @@
 //! f32 linear layers on the host: `y = x · W + b`, then QuickGELU where the layer has it, with
-//! the bias written into the output before the product accumulates onto it and the activation
-//! applied while the output is still in cache. burn's linear layer is a product plus a separate
+//! the bias in the product's starting values and the activation applied while the output is
+//! still in cache. burn's linear layer is a product plus a separate
 //! bias pass, and its QuickGELU three more passes with a scalar `exp`: about a sixth of the
 //! native CPU time of a CLIP tower.
 //!
