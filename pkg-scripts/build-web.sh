@@ -42,6 +42,35 @@ fi
 # builds are shared with other wasm builds.
 RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128' cargo rustc --lib -p memeclip --profile "$profile" \
   --target wasm32-unknown-unknown --no-default-features --features webgpu --crate-type cdylib -- -D warnings
+rm -rf www/pkg
+# The wasm-bindgen glue is `memeclip_core.js`; `memeclip.js` is the JS API around its worker.
+wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/memeclip.wasm"
+
+# wasm-opt -Oz MODULE: replaces the module with binaryen's size-optimized one, cached by the
+# input's hash. npm's binaryen is itself wasm run by node, on one core for 3 to 4 minutes per
+# module, so the first module's pass runs in the background while the second module builds.
+optimize() {
+  local module=$1 cache="$CARGO_TARGET_DIR/wasm-opt"
+  mkdir -p "$cache"
+  local optimized
+  optimized="$cache/$(sha256sum "$module" | cut -c1-64).wasm"
+  if [[ ! -f "$optimized" ]]; then
+    echo "wasm-opt -Oz $module (a few minutes)"
+    pkg-scripts/node_modules/.bin/wasm-opt -Oz --enable-threads --enable-bulk-memory "$module" -o "$optimized.$$.tmp"
+    mv "$optimized.$$.tmp" "$optimized"
+  fi
+  cp "$optimized" "$module"
+}
+optimizing=
+if [[ "$profile" == wasm-release ]]; then
+  [[ -x pkg-scripts/node_modules/.bin/wasm-opt ]] || (cd pkg-scripts && npm ci --no-audit --no-fund)
+  optimize www/pkg/memeclip_core_bg.wasm &
+  optimizing=$!
+  # A failed build below must not leave it running.
+  trap 'pkill -P "$optimizing" 2>/dev/null; kill "$optimizing" 2>/dev/null || true' EXIT
+fi
+
 # The threaded module: atomics and shared memory (up to 4 GiB, wasm32's limit), its own target
 # folder since its std and flags differ. rustc notes once that `atomics` is an unstable target
 # feature; that notice is expected.
@@ -54,25 +83,12 @@ RUSTFLAGS="--cfg getrandom_backend=\"wasm_js\" -C target-feature=+simd128,+atomi
   CARGO_TARGET_DIR="$threads_target" cargo "+$nightly" rustc --lib -p memeclip --profile "$profile" \
   --target wasm32-unknown-unknown --no-default-features --features web-threads --crate-type cdylib \
   -Z build-std=panic_abort,std -- -D warnings
-rm -rf www/pkg
-# The wasm-bindgen glue is `memeclip_core.js`; `memeclip.js` is the JS API around its worker.
-wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/memeclip.wasm"
 wasm-bindgen --target web --out-name memeclip_core --out-dir www/pkg/threads \
   "$threads_target/wasm32-unknown-unknown/$profile/memeclip.wasm"
-if [[ "$profile" == wasm-release ]]; then
-  [[ -x pkg-scripts/node_modules/.bin/wasm-opt ]] || (cd pkg-scripts && npm ci --no-audit --no-fund)
-  cache="$CARGO_TARGET_DIR/wasm-opt"
-  mkdir -p "$cache"
-  for module in www/pkg/memeclip_core_bg.wasm www/pkg/threads/memeclip_core_bg.wasm; do
-    optimized="$cache/$(sha256sum "$module" | cut -c1-64).wasm"
-    if [[ ! -f "$optimized" ]]; then
-      echo "wasm-opt -Oz $module (a few minutes)"
-      pkg-scripts/node_modules/.bin/wasm-opt -Oz --enable-threads --enable-bulk-memory "$module" -o "$optimized.tmp"
-      mv "$optimized.tmp" "$optimized"
-    fi
-    cp "$optimized" "$module"
-  done
+if [[ -n "$optimizing" ]]; then
+  optimize www/pkg/threads/memeclip_core_bg.wasm
+  wait "$optimizing"
+  trap - EXIT
 fi
 cp www/src/*.js www/src/memeclip.d.ts www/pkg/
 ls -l www/pkg/

@@ -2,21 +2,28 @@
 # Fuzzes every parser of outside bytes (tests/fuzz/targets/) with libFuzzer, on the stable
 # toolchain: the sanitizer-coverage instrumentation below is made of stable rustc options, so
 # cargo-fuzz and nightly are not needed.
-#   pkg-scripts/fuzz.sh [--seconds N | --minutes N] [TARGET...]
+#   pkg-scripts/fuzz.sh [--seconds N | --minutes N] [--all-crates] [TARGET...]
 # Each target first replays its kept crash inputs (tests/fuzz/regressions/TARGET/, regression
 # tests), then runs N seconds (default 6) from a corpus seeded from the test fixtures. A crash, a
 # panic, an input over 10 s or an allocation over 2 GB stops it: the input is saved under
 # $CARGO_TARGET_DIR/fuzz/artifacts/TARGET/ and the script fails. It ends with the executions run
 # per target.
+# The default build instruments memeclip and the targets, not their dependencies, which it shares
+# with the other release builds of $CARGO_TARGET_DIR (after `cargo test --release` it compiles
+# two crates). --all-crates instruments every crate, so that the fuzzer is also guided through
+# the decoders and parsers memeclip calls (image, tokenizers, safetensors, the pickle reader):
+# its own build of everything, without wgpu (8 minutes the first time on 2 cores), for long runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/memeclip/target}"
 seconds=6
+all_crates=false
 targets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --minutes) seconds=$(( $2 * 60 )); shift 2 ;;
+    --all-crates) all_crates=true; shift ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -24,15 +31,21 @@ done
 all=(bundle safetensors json_configs image tokenizer_text datasets checkpoint onnx ocr_boxes)
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all[@]}")
 
-# The instrumented build has its own target folder: its flags differ from every other build's.
 fuzz_dir="$CARGO_TARGET_DIR/fuzz"
-flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
-flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table"
-flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks --cfg fuzzing"
-# An explicit --target keeps the flags off build scripts and proc macros, which run on the host
-# without libFuzzer's runtime.
-host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="$flags" CARGO_TARGET_DIR="$fuzz_dir" cargo build --release -p memeclip-fuzz --bins --target "$host"
+if [[ "$all_crates" == true ]]; then
+  # Its own target folder, since its flags differ from every other build's; an explicit --target
+  # keeps the flags off build scripts and proc macros, which run on the host without libFuzzer's
+  # runtime. The targets never build a wgpu device, so they go without it here.
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  RUSTFLAGS="$(pkg-scripts/fuzz-rustc.sh --flags)" CARGO_TARGET_DIR="$fuzz_dir" cargo build --release -p memeclip-fuzz --bins \
+    --no-default-features --target "$host"
+  bin_dir="$fuzz_dir/$host/release"
+else
+  # With the crate's default features, as `cargo test --release` builds it, so that every
+  # dependency is already built.
+  RUSTC_WORKSPACE_WRAPPER="$PWD/pkg-scripts/fuzz-rustc.sh" cargo build --release -p memeclip-fuzz --bins
+  bin_dir="$CARGO_TARGET_DIR/release"
+fi
 
 # Seeds: the fixtures each parser reads in the tests, and bundles of the test CLIP.
 seeds="$fuzz_dir/seeds"
@@ -61,7 +74,7 @@ python3 -c 'import sys; sys.stdout.buffer.write(bytes([16, 8]) + bytes([0]*20 + 
 
 report=()
 for target in "${targets[@]}"; do
-  bin="$fuzz_dir/$host/release/$target"
+  bin="$bin_dir/$target"
   [[ -x "$bin" ]] || { echo "fuzz.sh: no target $target (one of: ${all[*]})" >&2; exit 2; }
   corpus="$fuzz_dir/corpus/$target"
   artifacts="$fuzz_dir/artifacts/$target/"
