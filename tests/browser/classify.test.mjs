@@ -66,6 +66,7 @@ test('without WebGPU, auto falls back to the CPU with the native results within 
   assert.equal(await page.evaluate(() => window.memeclip.hasWebGpu()), false);
   const loaded = await page.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'));
   assert.equal(loaded.backend, 'cpu');
+  assert.equal(loaded.warmUpMs, 0, 'the CPU path has no kernels to compile, so no warm-up');
   assert.deepEqual(loaded.tasks.map((t) => t.name), ['hate', 'target', 'stance', 'humour']);
   assert.deepEqual(loaded.tasks[0].labels, ['Benign Meme', 'Harmful Meme']);
   const progress = await page.evaluate(() => window.memeclip.progress);
@@ -76,12 +77,17 @@ test('without WebGPU, auto falls back to the CPU with the native results within 
   assert.match(refused, /WebGPU is not available/);
 });
 
-test('with WebGPU (SwiftShader): the webgpu backend gives the native results within 1e-3', async () => {
+test('with WebGPU (SwiftShader): the webgpu backend gives the native results within 1e-3, warmed up or not', async () => {
   const [b, p] = await openPage(['--enable-unsafe-webgpu']);
   try {
     assert.equal(await p.evaluate(() => window.memeclip.hasWebGpu()), true);
     const loaded = await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'));
     assert.equal(loaded.backend, 'webgpu');
+    assert.ok(loaded.warmUpMs > 0, `the load ran its warm-up (${loaded.warmUpMs} ms)`);
+    await matchesNative(p);
+    // The warm-up leaves nothing behind: a load without it gives the same results.
+    const cold = await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'webgpu', { warmUp: false }));
+    assert.equal(cold.warmUpMs, 0);
     await matchesNative(p);
   } finally {
     await b.close();

@@ -106,6 +106,11 @@ export interface LoadOptions {
    * in `threads/` beside memeclip.js; otherwise one thread runs. WebGPU ignores it.
    */
   threads?: number;
+  /**
+   * WebGPU only (default true): run every stage once on a blank meme during the load, so that
+   * the first meme classified does not wait while the GPU compiles its kernels.
+   */
+  warmUp?: boolean;
 }
 
 export type BatchItem = ImageInput | { image: ImageInput; text?: string | null };
@@ -135,6 +140,8 @@ export class MemeClassifier {
   readonly backend: Backend;
   /** The threads the CPU path computes on (1 on WebGPU). */
   readonly threads: number;
+  /** How long the load's WebGPU warm-up took in ms (0 on the CPU path or with `warmUp: false`). */
+  readonly warmUpMs: number;
   /** Where the bundle came from this time. */
   readonly source: 'cache' | 'network' | 'bytes';
   /** Whether the browser's cache holds the bundle now (false where it refused it). */

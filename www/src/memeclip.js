@@ -94,9 +94,12 @@ export class MemeClassifier {
    * `backend` ('auto' | 'webgpu' | 'cpu'), `onProgress`, `thresholds` (defaults for `screen`),
    * `wasmUrl` and `workerUrl` (where the module's .wasm and worker load from, when not beside
    * this file), `threads` (the CPU path's threads: by default one per core, at most 16; they
-   * need a cross-origin isolated page, else one; `clf.threads` says how many run).
+   * need a cross-origin isolated page, else one; `clf.threads` says how many run), `warmUp`
+   * (WebGPU only, default true: every stage runs once on a blank meme during the load, so that
+   * the first meme classified does not wait while the GPU's kernels compile; `clf.warmUpMs`
+   * says how long that took, 0 where nothing ran).
    */
-  static async load(source, { onProgress, backend = 'auto', thresholds, wasmUrl, workerUrl, threads = defaultThreads() } = {}) {
+  static async load(source, { onProgress, backend = 'auto', thresholds, wasmUrl, workerUrl, threads = defaultThreads(), warmUp = true } = {}) {
     const url = typeof source === 'string' || source instanceof URL ? String(source) : null;
     let fetched;
     if (url) {
@@ -115,7 +118,7 @@ export class MemeClassifier {
       const blob = new Blob([fetched.bytes]);
       reload = async () => new Uint8Array(await blob.arrayBuffer());
     }
-    const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl, threads };
+    const options = { wasmUrl: wasmUrl && String(wasmUrl), workerUrl, threads, warmUp: Boolean(warmUp) };
     const clf = new MemeClassifier(spawnWorker(workerUrl), options);
     const loadIn = ({ bytes }) => clf.#loadInWorker(bytes, backend);
     try {
@@ -132,6 +135,7 @@ export class MemeClassifier {
       clf.cached = await fetched.remember();
       clf.backend = info.backend;
       clf.threads = info.threads;
+      clf.warmUpMs = info.warmUpMs;
       clf.source = fetched.source;
       clf.#setTasks(info.tasks);
       clf.hasOcr = info.hasOcr;
@@ -297,8 +301,8 @@ export class MemeClassifier {
 
   /** The bundle's bytes (handed over, not copied) into the current worker. */
   #loadInWorker(bytes, backend) {
-    const { wasmUrl, threads } = this.#options;
-    return this.#call('load', { bytes, backend, wasmUrl, threads }, [bytes.buffer]);
+    const { wasmUrl, threads, warmUp } = this.#options;
+    return this.#call('load', { bytes, backend, wasmUrl, threads, warmUp }, [bytes.buffer]);
   }
 
   /** `{ wasm }`: the worker's wasm memory in bytes. */

@@ -55,7 +55,7 @@ function loaded() {
 }
 
 const handlers = {
-  async load({ bytes, backend, wasmUrl, threads: wanted }) {
+  async load({ bytes, backend, wasmUrl, threads: wanted, warmUp }) {
     const useGpu = backend === 'webgpu' || (backend === 'auto' && (await hasWebGpu()));
     if (backend === 'webgpu' && !(await hasWebGpu())) throw new Error('WebGPU is not available in this browser');
     // The module is loaded once per worker (a second load is the retry after a damaged cached
@@ -66,8 +66,8 @@ const handlers = {
     classifier = null;
     const digest = await payloadSha256(bytes);
     const { WasmClassifier } = core;
-    classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes, digest) : WasmClassifier.loadCpu(bytes, digest);
-    return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr, threads };
+    classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes, digest, warmUp) : WasmClassifier.loadCpu(bytes, digest);
+    return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr, threads, warmUpMs: classifier.warmUpMs };
   },
   async classifyBatch({ images, texts }) {
     return loaded().classifyBatch(images, texts);

@@ -63,6 +63,8 @@ pub struct WasmClassifier {
     heads: Vec<HeadFile>,
     ocr: Option<Ocr>,
     backend: &'static str,
+    /// How long the load's warm-up took (0 without one).
+    warm_up_ms: f64,
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -101,6 +103,7 @@ fn load(
         heads,
         ocr,
         backend,
+        warm_up_ms: 0.0,
     })
 }
 
@@ -127,18 +130,32 @@ impl WasmClassifier {
     }
 
     /// Validates and loads a bundle's bytes on WebGPU. The caller checks first that
-    /// `navigator.gpu.requestAdapter()` gives an adapter: without one wgpu panics.
+    /// `navigator.gpu.requestAdapter()` gives an adapter: without one wgpu panics. `warm_up`:
+    /// run every stage once before returning (see [`Self::warm_up`]).
     #[cfg(feature = "webgpu")]
     #[wasm_bindgen(js_name = loadWebGpu)]
     pub async fn load_webgpu(
         bytes: js_sys::Uint8Array,
         payload_sha256: Option<String>,
+        warm_up: bool,
     ) -> Result<WasmClassifier, JsValue> {
         let device = Device::wgpu_options()
             .init_async()
             .await
             .map_err(|e| JsError::new(&format!("WebGPU is not usable: {e}")))?;
-        load(bytes, payload_sha256, device, "webgpu")
+        let mut classifier = load(bytes, payload_sha256, device, "webgpu")?;
+        if warm_up {
+            let t = now_ms();
+            classifier.warm_up().await?;
+            classifier.warm_up_ms = now_ms() - t;
+        }
+        Ok(classifier)
+    }
+
+    /// How long the load's warm-up took, in ms; 0 where there was none.
+    #[wasm_bindgen(getter, js_name = warmUpMs)]
+    pub fn warm_up_ms(&self) -> f64 {
+        self.warm_up_ms
     }
 
     /// `[{ name, kind, labels }]` per task, in the bundle's order.
@@ -300,6 +317,32 @@ struct Meme {
 }
 
 impl WasmClassifier {
+    /// A blank meme through every stage, the OCR's detector and recognizer too, its results
+    /// dropped. WebGPU compiles each kernel the first time it runs: without this, a page's
+    /// first classification took 5.4 s on SwiftShader where the next took 0.1 s (the tiny test
+    /// CLIP), and a user waited on the first meme they dropped instead of during the load.
+    #[cfg(feature = "webgpu")]
+    async fn warm_up(&self) -> Result<(), JsError> {
+        let blank = image::RgbImage::from_pixel(64, 64, image::Rgb([255, 255, 255]));
+        if let Some(ocr) = &self.ocr {
+            let line = image::RgbImage::from_pixel(320, 48, image::Rgb([255, 255, 255]));
+            ocr.detect(&Pixels::from_rgb(&blank))
+                .await
+                .map_err(js_error)?;
+            ocr.recognize(&[Pixels::from_rgb(&line)])
+                .await
+                .map_err(js_error)?;
+        }
+        let meme = Meme {
+            image: blank,
+            text: "warm up".into(),
+            text_source: "typed",
+            ms: BTreeMap::new(),
+        };
+        self.score(vec![meme]).await?;
+        Ok(())
+    }
+
     /// Decodes a meme and reads its text where none was given.
     async fn prepare(
         &self,
