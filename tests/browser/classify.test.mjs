@@ -94,6 +94,30 @@ test('with WebGPU (SwiftShader): the webgpu backend gives the native results wit
   }
 });
 
+test('a WebGPU device lost during the load (its warm-up): auto goes on on the CPU with the native results', async () => {
+  const [b, p] = await openPage(['--enable-unsafe-webgpu']);
+  try {
+    // The worker's GPU device is destroyed the first time wgpu records work, which the load's
+    // warm-up does: a real lost device, before the load has returned.
+    await p.route('**/pkg/worker.js', async (route) => {
+      const response = await route.fetch();
+      const hook = `{
+        const record = GPUDevice.prototype.createCommandEncoder;
+        GPUDevice.prototype.createCommandEncoder = function (...args) { this.destroy(); return record.apply(this, args); };
+      }\n`;
+      await route.fulfill({ response, body: hook + (await response.text()) });
+    });
+    const loaded = await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'auto'));
+    assert.equal(loaded.backend, 'cpu');
+    await matchesNative(p);
+    // Asked for WebGPU by name, the same failure is the load's error.
+    const refused = await p.evaluate(() => window.memeclip.load('tiny.memeclip', 'webgpu').then(() => null, (e) => String(e)));
+    assert.ok(refused, 'an explicit WebGPU load fails');
+  } finally {
+    await b.close();
+  }
+});
+
 test('a WebGPU device lost mid-session: auto falls back to the CPU with the same results', async () => {
   const [b, p] = await openPage(['--enable-unsafe-webgpu']);
   try {

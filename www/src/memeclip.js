@@ -126,11 +126,20 @@ export class MemeClassifier {
       try {
         info = await loadIn(fetched);
       } catch (error) {
-        if (fetched.source !== 'cache' || error.name !== 'BundleError') throw error;
-        // Wrong bytes under the right key (a damaged disk, an extension): dropped, fetched anew.
-        await fetched.forget();
-        fetched = await fetchBundle(url, onProgress);
-        info = await loadIn(fetched);
+        if (backend === 'auto' && error instanceof WorkerLost && error.name !== 'OutOfMemoryError') {
+          // WebGPU failed during the load (a lost device, a kernel the browser refused): the
+          // CPU path in a fresh worker, as a failure after the load would also do.
+          const reason = `WebGPU failed while loading (${error.message})`;
+          console.warn(`memeclip: ${reason}; using the CPU`);
+          clf.#reload = reload;
+          info = await clf.#restartOnCpu(reason);
+        } else {
+          if (fetched.source !== 'cache' || error.name !== 'BundleError') throw error;
+          // Wrong bytes under the right key (a damaged disk, an extension): dropped, fetched anew.
+          await fetched.forget();
+          fetched = await fetchBundle(url, onProgress);
+          info = await loadIn(fetched);
+        }
       }
       clf.cached = await fetched.remember();
       clf.backend = info.backend;
@@ -297,6 +306,7 @@ export class MemeClassifier {
     for (const { op, args } of this.#taskChanges) await this.#call(op, args);
     this.backend = 'cpu';
     this.threads = info.threads;
+    return info;
   }
 
   /** The bundle's bytes (handed over, not copied) into the current worker. */

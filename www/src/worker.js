@@ -9,6 +9,9 @@ let core = null;
 let exports = null;
 /** How many threads the CPU path computes on. */
 let threads = 1;
+/** Whether a load on WebGPU is under way: a failure then (its warm-up runs every kernel once)
+ * leaves the device in doubt, so the page retries on the CPU in a fresh worker. */
+let loadingOnGpu = false;
 
 /** The plain module, from beside this file unless the page says where (`wasmUrl`). */
 async function loadPlain(wasmUrl) {
@@ -66,7 +69,13 @@ const handlers = {
     classifier = null;
     const digest = await payloadSha256(bytes);
     const { WasmClassifier } = core;
-    classifier = useGpu ? await WasmClassifier.loadWebGpu(bytes, digest, warmUp) : WasmClassifier.loadCpu(bytes, digest);
+    if (useGpu) {
+      loadingOnGpu = true;
+      classifier = await WasmClassifier.loadWebGpu(bytes, digest, warmUp);
+      loadingOnGpu = false;
+    } else {
+      classifier = WasmClassifier.loadCpu(bytes, digest);
+    }
     return { backend: classifier.backend, tasks: classifier.tasks, hasOcr: classifier.hasOcr, threads, warmUpMs: classifier.warmUpMs };
   },
   async classifyBatch({ images, texts }) {
@@ -106,6 +115,7 @@ function outOfMemory(error, op) {
 // leaves the WebGPU classifier unusable: the API then starts a fresh worker.
 function isLost(error) {
   if (error instanceof WebAssembly.RuntimeError) return true;
+  if (loadingOnGpu) return error?.name !== 'BundleError';
   try {
     return classifier?.backend === 'webgpu' && /lost|poison|destroy/i.test(error?.message ?? '');
   } catch {
