@@ -72,27 +72,47 @@ printf '\x08\x08' > "$seeds/ocr_boxes/empty"
 python3 -c 'import sys; sys.stdout.buffer.write(bytes([16, 8]) + bytes([0]*20 + [255]*10 + [0]*2 + [255]*10 + [0]*86))' \
   > "$seeds/ocr_boxes/one-line"
 
-report=()
-for target in "${targets[@]}"; do
-  bin="$bin_dir/$target"
-  [[ -x "$bin" ]] || { echo "fuzz.sh: no target $target (one of: ${all[*]})" >&2; exit 2; }
-  corpus="$fuzz_dir/corpus/$target"
-  artifacts="$fuzz_dir/artifacts/$target/"
+# fuzz_one TARGET: its kept regression inputs, then $seconds of fuzzing; its executions go to
+# $fuzz_dir/TARGET.runs. A failure says which input and returns non-zero.
+fuzz_one() {
+  local target=$1 bin="$bin_dir/$1"
+  local corpus="$fuzz_dir/corpus/$target" artifacts="$fuzz_dir/artifacts/$target/"
+  local log="$fuzz_dir/$target.log"
   mkdir -p "$corpus" "$artifacts"
-  options=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 "-artifact_prefix=$artifacts")
-  regressions=(tests/fuzz/regressions/"$target"/*)
-  if [[ -e "${regressions[0]}" ]]; then
-    "$bin" "${options[@]}" "${regressions[@]}" > /dev/null 2>&1 ||
-      { echo "fuzz.sh: $target fails on a kept regression input" >&2; "$bin" "${options[@]}" "${regressions[@]}"; exit 1; }
+  local options=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 "-artifact_prefix=$artifacts")
+  local regressions=(tests/fuzz/regressions/"$target"/*)
+  if [[ -e "${regressions[0]}" ]] && ! "$bin" "${options[@]}" "${regressions[@]}" > "$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "fuzz.sh: $target fails on a kept regression input" >&2
+    return 1
   fi
-  log="$fuzz_dir/$target.log"
-  echo "== $target: $seconds s"
   if ! "$bin" "${options[@]}" -max_total_time="$seconds" -print_final_stats=1 "$corpus" "$seeds/$target" > "$log" 2>&1; then
     tail -40 "$log" >&2
     echo "fuzz.sh: $target found a failing input (saved under $artifacts)" >&2
-    exit 1
+    return 1
   fi
-  runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log")
-  report+=("$target: $runs executions")
+  awk -v t="$target" '/stat::number_of_executed_units/ { print t ": " $2 " executions" }' "$log" > "$fuzz_dir/$target.runs"
+}
+
+for target in "${targets[@]}"; do
+  [[ -x "$bin_dir/$target" ]] || { echo "fuzz.sh: no target $target (one of: ${all[*]})" >&2; exit 2; }
 done
-printf '%s\n' "${report[@]}"
+# Each libFuzzer process runs on one core: as many targets at once as there are cores.
+parallel=$(nproc)
+running=0
+failed=0
+for target in "${targets[@]}"; do
+  if (( running >= parallel )); then
+    wait -n || failed=1
+    running=$(( running - 1 ))
+  fi
+  echo "== $target: $seconds s"
+  fuzz_one "$target" &
+  running=$(( running + 1 ))
+done
+while (( running > 0 )); do
+  wait -n || failed=1
+  running=$(( running - 1 ))
+done
+(( failed == 0 )) || { echo "fuzz.sh: a target failed (above)" >&2; exit 1; }
+for target in "${targets[@]}"; do cat "$fuzz_dir/$target.runs"; done
