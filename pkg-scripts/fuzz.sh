@@ -10,7 +10,7 @@
 # per target.
 # The default build instruments memeclip and the targets, not their dependencies, which it shares
 # with the other release builds of $CARGO_TARGET_DIR (after `cargo test --release` it compiles
-# two crates). --all-crates instruments every crate, so that the fuzzer is also guided through
+# memeclip, the targets and libFuzzer). --all-crates instruments every crate, so that the fuzzer is also guided through
 # the decoders and parsers memeclip calls (image, tokenizers, safetensors, the pickle reader):
 # its own build of everything, without wgpu (8 minutes the first time on 2 cores), for long runs.
 set -euo pipefail

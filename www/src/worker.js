@@ -70,6 +70,7 @@ const handlers = {
     const digest = await payloadSha256(bytes);
     const { WasmClassifier } = core;
     if (useGpu) {
+      // Left set if the load fails: the message handler's `isLost` reads it after this throws.
       loadingOnGpu = true;
       classifier = await WasmClassifier.loadWebGpu(bytes, digest, warmUp);
       loadingOnGpu = false;

@@ -211,19 +211,24 @@ impl KernelLinear {
         })
     }
 
-    /// f32 weights `[k, n]` (burn's `[in, out]` layout) and no bias: on the host kernels where
-    /// the loader's kernels are the host's, else on burn's products.
-    pub(super) fn f32(w: &WeightLoader, weight: Vec<f32>, k: usize, n: usize) -> Self {
-        if !w.kernels.on_host() {
-            return KernelLinear::Float(Box::new(Linear {
+    /// f32 weights `[k, n]` (burn's `[in, out]` layout): burn's product on the float kernels,
+    /// else memeclip's f32 kernel on the host.
+    pub(super) fn f32(
+        w: &WeightLoader,
+        weight: Vec<f32>,
+        [k, n]: [usize; 2],
+        bias: Option<Vec<f32>>,
+    ) -> Self {
+        match w.kernels {
+            Kernels::Float => KernelLinear::Float(Box::new(Linear {
                 weight: w.from_values(weight, [k, n]),
-                bias: None,
-            }));
-        }
-        KernelLinear::Host {
-            weight: HostWeight::F32(F32Matrix::new(weight, k, n).expect("[in, out] values")),
-            bias: None,
-            device: w.device.clone(),
+                bias: bias.map(|b| w.from_values(b, [n])),
+            })),
+            Kernels::Fused | Kernels::Int8 => KernelLinear::Host {
+                weight: HostWeight::F32(F32Matrix::new(weight, k, n).expect("[in, out] values")),
+                bias,
+                device: w.device.clone(),
+            },
         }
     }
 
@@ -256,17 +261,9 @@ impl KernelLinear {
             Ok(weight)
         };
         match w.kernels {
-            Kernels::Float => Ok(KernelLinear::Float(Box::new(Linear {
-                weight: w.from_values(float_weight()?, [d_in, n]),
-                bias: Some(w.from_values(bias, [n])),
-            }))),
-            Kernels::Fused => Ok(KernelLinear::Host {
-                weight: HostWeight::F32(
-                    F32Matrix::new(float_weight()?, d_in, n).expect("[in, out] values"),
-                ),
-                bias: Some(bias),
-                device: w.device.clone(),
-            }),
+            Kernels::Float | Kernels::Fused => {
+                Ok(Self::f32(w, float_weight()?, [d_in, n], Some(bias)))
+            }
             Kernels::Int8 => {
                 // PyTorch's [out, in] layout: the layers' rows one after another.
                 let (mut codes, mut scales) = (Vec::with_capacity(n * d_in), Vec::with_capacity(n));

@@ -31,7 +31,7 @@ impl VisionTower {
         let patches = match w.kernels {
             Kernels::Float | Kernels::Fused => {
                 let torch = w.source.read(&key, &[d, 3, p, p])?;
-                KernelLinear::f32(w, transpose(&torch, d, 3 * p * p), 3 * p * p, d)
+                KernelLinear::f32(w, transpose(&torch, d, 3 * p * p), [3 * p * p, d], None)
             }
             Kernels::Int8 => {
                 let codes = int8_codes(w, &key, &[d, 3, p, p], 3 * p * p)?;

@@ -59,16 +59,25 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     lanes.iter().sum()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "native"))]
 mod tests {
     use super::*;
 
     /// Against the formula in f64, on widths below, at and above the lane count, with a row
-    /// far from zero mean (where a one-pass variance would lose precision).
+    /// far from zero mean (where a one-pass variance would lose precision), and once with
+    /// enough rows to be split over a pool of 3 threads.
     #[test]
     fn layer_norm_matches_the_formula() {
-        for d in [1, 5, 16, 37, 768] {
-            let rows = 3;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (d, rows) in [(1, 3), (5, 3), (16, 3), (37, 3), (768, 3), (768, 181)] {
+            assert_eq!(
+                rows * d >= THREADS_FROM,
+                rows == 181,
+                "the last case is threaded"
+            );
             let x: Vec<f32> = (0..rows * d)
                 .map(|i| {
                     let offset = if i / d == 2 { 1000.0 } else { 0.0 };
@@ -78,7 +87,7 @@ mod tests {
             let gamma: Vec<f32> = (0..d).map(|i| 0.5 + i as f32 / d as f32).collect();
             let beta: Vec<f32> = (0..d).map(|i| i as f32 * 0.01 - 0.2).collect();
             let eps = 1e-5;
-            let y = layer_norm(&x, &gamma, &beta, eps);
+            let y = pool.install(|| layer_norm(&x, &gamma, &beta, eps));
             for (r, (row, got)) in x.chunks(d).zip(y.chunks(d)).enumerate() {
                 let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
                 let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
