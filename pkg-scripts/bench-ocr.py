@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """OCR accuracy and speed, natively: memeclip against Debian's tesseract on the same images.
 
-    python3 pkg-scripts/bench-ocr.py --memeclip target/release/memeclip --ocr models/ppocrv5 \
+    python3 pkg-scripts/bench-ocr.py --memeclip target/release/memeclip \
+        (--ocr models/ppocrv5 | --bundle MODEL.memeclip [--kernels fused|int8]) \
         [--images tests/fixtures/ocr/accuracy] [--backend flex] [--runs 3]
 
 For each image of the folder's truth.json it reads the text with `memeclip ocr` (all images in one
@@ -46,7 +47,10 @@ def timed(cmd):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--memeclip", required=True)
-    p.add_argument("--ocr", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ocr", help="OCR model folder")
+    source.add_argument("--bundle", help="web bundle with OCR, read as the browser reads it")
+    p.add_argument("--kernels", help="with --bundle: fused (f32) or int8 (the default for an int8 bundle)")
     p.add_argument("--images", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "ocr", "accuracy"))
     p.add_argument("--backend", default="flex")
     p.add_argument("--runs", type=int, default=3)
@@ -56,10 +60,14 @@ def main():
     n = len(paths)
 
     # memeclip: one process for all images, and one with a single image for the load alone.
-    load, _ = timed([args.memeclip, "ocr", "--ocr", args.ocr, "--backend", args.backend, paths[0]])
+    model = ["--ocr", args.ocr] if args.ocr else ["--bundle", args.bundle]
+    if args.kernels:
+        model += ["--kernels", args.kernels]
+    command = [args.memeclip, "ocr", *model, "--backend", args.backend]
+    load, _ = timed([*command, paths[0]])
     best, texts = None, None
     for _ in range(args.runs):
-        t, out = timed([args.memeclip, "ocr", "--ocr", args.ocr, "--backend", args.backend, "--json", *paths])
+        t, out = timed([*command, "--json", *paths])
         if best is None or t < best:
             best, texts = t, [json.loads(l)["text"] for l in out.splitlines()]
     memeclip_ms = (best - load) / (n - 1) * 1000
@@ -79,10 +87,12 @@ def main():
 
     print(f"{n} images; memeclip model load {load * 1000:.0f} ms (one image included)")
     print(f"{'engine':<28} {'CER':>7} {'ms/meme':>9}")
-    print(f"{'memeclip (' + args.backend + ')':<28} {memeclip_cer:7.4f} {memeclip_ms:9.0f}")
+    label = f"memeclip ({args.backend}{', ' + args.kernels if args.kernels else ''})"
+    print(f"{label:<28} {memeclip_cer:7.4f} {memeclip_ms:9.0f}")
     print(f"{'tesseract (Debian)':<28} {tess_cer:7.4f} {tess_ms:9.0f}")
     version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(json.dumps({"images": n, "memeclip": {"cer": memeclip_cer, "ms_per_meme": memeclip_ms, "backend": args.backend},
+    print(json.dumps({"images": n, "memeclip": {"cer": memeclip_cer, "ms_per_meme": memeclip_ms, "backend": args.backend,
+                                                "kernels": args.kernels},
                       "tesseract": {"cer": tess_cer, "ms_per_meme": tess_ms, "version": version}}))
 
 

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use memeclip::backend::Backend;
 use memeclip::bundle::quant::Quant;
 use memeclip::bundle::{Bundle, BundleInputs, write_bundle};
-use memeclip::clip::WeightSource;
+use memeclip::clip::{Kernels, WeightSource};
 use memeclip::data::PreprocessMode;
 use memeclip::data::{DecodeLimits, decode_rgb};
 use memeclip::ocr::crop::Pixels;
@@ -300,7 +300,7 @@ fn bundled_ocr_reads_the_same_text() {
     let mut model = OcrFolder::open(&ocr_dir()).unwrap();
     model.prune(Charset::Latin).unwrap();
     let device = Device::flex();
-    let f32_ocr = model.load(&device).unwrap();
+    let f32_ocr = model.load(&device, Kernels::Fused).unwrap();
     let reference = Reference::load();
     for quant in [Quant::Int8, Quant::F16] {
         let ocr = Some((
@@ -317,7 +317,10 @@ fn bundled_ocr_reads_the_same_text() {
                 .filter(|t| t.name.starts_with("ocr/"))
                 .all(|t| t.encoding == Quant::F16)
         );
-        let ocr = bundle.ocr(&device).unwrap().expect("the bundle has OCR");
+        let ocr = bundle
+            .ocr(&device, bundle.default_kernels(&device))
+            .unwrap()
+            .expect("the bundle has OCR");
         let mut worst = 0.0f32;
         for name in reference.names("images") {
             let img = image(&name);
@@ -336,7 +339,12 @@ fn bundled_ocr_reads_the_same_text() {
     // Without --ocr a bundle says it has none.
     let bundle = tiny_bundle(&folder, Quant::Int8, None);
     assert!(!bundle.has_ocr());
-    assert!(bundle.ocr(&device).unwrap().is_none());
+    assert!(
+        bundle
+            .ocr(&device, bundle.default_kernels(&device))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -541,6 +549,33 @@ fn cli_reads_text_and_classify_uses_it() {
     let typed = classify(&["--text", read["text"].as_str().unwrap()]);
     assert_eq!(typed["text_source"], "typed");
     assert_eq!(typed["tasks"], read["tasks"]);
+
+    // `ocr --bundle` reads with the bundle's OCR, on the integer convs (the int8 bundle's
+    // default, as in the browser) and on f32 ones, the text the f32 model reads.
+    for kernels in [&[][..], &["--kernels", "fused"]] {
+        let mut args = vec!["ocr", "--bundle", bundle.to_str().unwrap(), "--json", a];
+        args.extend_from_slice(kernels);
+        let out = memeclip(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{kernels:?}: {err}");
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            line["text"], reference.json["images"]["caption.png"]["text"],
+            "{kernels:?}"
+        );
+    }
+    // A bundle without OCR is refused with the reason.
+    let plain = tmp.path().join("plain.memeclip");
+    let clip = clip.to_str().unwrap();
+    let args = ["export-web", "--clip", clip, "--quant", "int8", "--out"];
+    let out = memeclip(&[&args[..], &[plain.to_str().unwrap()]].concat());
+    assert!(out.status.success());
+    let out = memeclip(&["ocr", "--bundle", plain.to_str().unwrap(), a]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no OCR model"),
+        "{err}"
+    );
 }
 
 #[test]

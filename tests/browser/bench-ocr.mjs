@@ -4,8 +4,11 @@
 // the character error rate (case and punctuation ignored, as tests/ocr.rs computes it).
 //
 //   MEMECLIP_BIN=target/release/memeclip MEMECLIP_OCR_DIR=models/ppocrv5 \
-//     [THREADS=1,2] node tests/browser/bench-ocr.mjs [--no-webgpu]
+//     [THREADS=1,2] [QUANT=int8,f16] node tests/browser/bench-ocr.mjs [--no-webgpu]
 //
+// QUANT: the bundle encodings to read with on the CPU path (default int8). The OCR weights are
+// f16 in every quantized bundle; an int8 bundle runs its dense convs on int8 products, an f16
+// one on f32 products, so the two compare the kernels in the same run.
 // THREADS: the CPU path once per thread count (default: the API's own choice; the test page is
 // cross-origin isolated, so that is the threaded module on every core).
 // Needs www/pkg/ (pkg-scripts/build-web.sh) and `npm ci` in pkg-scripts/compare (tesseract.js).
@@ -32,8 +35,11 @@ for (const name of readdirSync(accuracy)) copyFileSync(join(accuracy, name), joi
 cpSync(join(modules, 'tesseract.js', 'dist'), join(site, 'tesseract'), { recursive: true });
 cpSync(join(modules, 'tesseract.js-core'), join(site, 'tesseract-core'), { recursive: true });
 cpSync(join(modules, '@tesseract.js-data', 'eng', '4.0.0_best_int'), join(site, 'tesseract-lang'), { recursive: true });
-execFileSync(bin, ['export-web', '--clip', join(root, 'tests', 'fixtures', 'tiny-clip'),
-  '--quant', 'int8', '--ocr', ocrDir, '--out', join(site, 'ocr.memeclip')]);
+const quants = (process.env.QUANT ?? 'int8').split(',').filter(Boolean);
+for (const quant of new Set([...quants, 'int8'])) {
+  execFileSync(bin, ['export-web', '--clip', join(root, 'tests', 'fixtures', 'tiny-clip'),
+    '--quant', quant, '--ocr', ocrDir, '--out', join(site, `ocr-${quant}.memeclip`)]);
+}
 
 const normalize = (t) => t.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(/\s+/).filter(Boolean).join(' ');
 function editDistance(a, b) {
@@ -68,10 +74,10 @@ async function measure(extraFlags, body) {
 const threadCounts = (process.env.THREADS ?? '').split(',').filter(Boolean).map(Number);
 
 // Returns the classifier's thread count with the reads.
-async function memeclip(backend, flags, threads) {
+async function memeclip(backend, flags, threads, quant = 'int8') {
   return measure(flags, async (p) => {
-    const loaded = await p.evaluate(([be, t]) => window.memeclip.load('ocr.memeclip', be, t ? { threads: t } : {}),
-      [backend, threads]);
+    const loaded = await p.evaluate(([file, be, t]) => window.memeclip.load(file, be, t ? { threads: t } : {}),
+      [`ocr-${quant}.memeclip`, backend, threads]);
     const reads = await p.evaluate(async (list) => {
       const blobs = await Promise.all(list.map(async (n) => (await fetch(n)).blob()));
       await window.memeclip.clf.readText(blobs[0]); // warm-up
@@ -111,21 +117,24 @@ async function tesseract() {
 }
 
 const rows = [];
-for (const threads of threadCounts.length ? threadCounts : [undefined]) {
-  const run = await memeclip('cpu', [], threads);
-  rows.push([`memeclip, CPU path (wasm, ${run.threads} thread${run.threads === 1 ? '' : 's'})`, run.reads]);
+for (const quant of quants) {
+  for (const threads of threadCounts.length ? threadCounts : [undefined]) {
+    const run = await memeclip('cpu', [], threads, quant);
+    const label = `memeclip, CPU path, ${quant} bundle (wasm, ${run.threads} thread${run.threads === 1 ? '' : 's'})`;
+    rows.push([label, run.reads]);
+  }
 }
 if (withGpu) rows.push(['memeclip, WebGPU (SwiftShader)', (await memeclip('webgpu', ['--enable-unsafe-webgpu'])).reads]);
 rows.push(['tesseract.js 7 (LSTM, eng)', await tesseract()]);
 server.close();
 
 console.log(`${names.length} rendered memes (tests/fixtures/ocr/accuracy)`);
-console.log('engine'.padEnd(40), 'CER'.padStart(7), 'ms/meme'.padStart(9));
+console.log('engine'.padEnd(56), 'CER'.padStart(7), 'ms/meme'.padStart(9));
 const summary = {};
 for (const [engine, results] of rows) {
   const meanCer = results.reduce((s, r, i) => s + cer(r.text, truth[names[i]]), 0) / results.length;
   const ms = median(results.map((r) => r.ms));
   summary[engine] = { cer: meanCer, median_ms: ms };
-  console.log(engine.padEnd(40), meanCer.toFixed(4).padStart(7), ms.toFixed(0).padStart(9));
+  console.log(engine.padEnd(56), meanCer.toFixed(4).padStart(7), ms.toFixed(0).padStart(9));
 }
 console.log(JSON.stringify(summary));

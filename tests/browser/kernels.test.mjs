@@ -22,7 +22,9 @@ test('simd128 kernels give the portable kernels\' results bit for bit', async ()
     // row's vector part and in its tail.
     for (const [m, n, k, nanAt] of [[1, 1, 1, none], [7, 21, 1101, none], [50, 768, 768, none],
       [20, 64, 3072, none], [5, 9, 33, 40], [5, 9, 33, 65], [4, 8, 2, none]]) {
-      assert.equal(check_int8(m, n, k, m + n + k, nanAt), 0, `int8 ${m}x${n}x${k}`);
+      for (const bits of [8, 12]) {
+        assert.equal(check_int8(m, n, k, m + n + k, nanAt, bits), 0, `${bits}-bit weights ${m}x${n}x${k}`);
+      }
     }
     for (const scale of [1, 10, 100, 1e6]) {
       assert.equal(check_quick_gelu(10001, scale, scale), 0, `quick_gelu over ±${scale}`);

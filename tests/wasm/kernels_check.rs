@@ -33,9 +33,26 @@ fn mismatches(a: &[f32], b: &[f32]) -> u32 {
 }
 
 /// `[m, k] · [n, k]ᵀ` on the SIMD path and on the portable one; `nan_at` puts a NaN in x.
+/// `bits` picks the weights: 8 (int8) or 12 (12-bit codes in i16).
 #[unsafe(no_mangle)]
-pub extern "C" fn check_int8(m: usize, n: usize, k: usize, seed: u32, nan_at: usize) -> u32 {
-    let w = int8::Int8Matrix::quantize(&values(n * k, seed, 0.1, usize::MAX), n, k).unwrap();
+pub extern "C" fn check_int8(
+    m: usize,
+    n: usize,
+    k: usize,
+    seed: u32,
+    nan_at: usize,
+    bits: u32,
+) -> u32 {
+    match bits {
+        8 => check::<i8>(m, n, k, seed, nan_at),
+        12 => check::<i16>(m, n, k, seed, nan_at),
+        _ => u32::MAX,
+    }
+}
+
+fn check<C: int8::Code>(m: usize, n: usize, k: usize, seed: u32, nan_at: usize) -> u32 {
+    let weights = values(n * k, seed, 0.1, usize::MAX);
+    let w = int8::QuantMatrix::<C>::quantize(&weights, n, k).unwrap();
     let x = values(m * k, seed + 1, 4.0, nan_at);
     let bias = values(n, seed + 2, 1.0, usize::MAX);
     mismatches(

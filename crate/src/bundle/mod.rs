@@ -272,7 +272,7 @@ fn ocr_tensors(
             seen: RefCell::new(Vec::new()),
         },
     );
-    Ocr::load(&det, &rec, dict, &Device::flex())?;
+    Ocr::load(&det, &rec, dict, &Device::flex(), Kernels::Fused)?;
     let mut tensors = det.seen.into_inner();
     tensors.extend(rec.seen.into_inner());
     Ok(tensors
@@ -441,8 +441,9 @@ impl Bundle {
         self.header.ocr.is_some()
     }
 
-    /// The bundle's OCR model on `device`, where it holds one.
-    pub fn ocr(&self, device: &Device) -> Result<Option<Ocr>> {
+    /// The bundle's OCR model on `device` with `kernels` (see [`Ocr::load`]), where it holds
+    /// one.
+    pub fn ocr(&self, device: &Device, kernels: Kernels) -> Result<Option<Ocr>> {
         let Some(entry) = &self.header.ocr else {
             return Ok(None);
         };
@@ -451,7 +452,7 @@ impl Bundle {
             bundle: self,
             prefix: OCR_PREFIX.to_string(),
         };
-        Ocr::load(&source, &source, dict, device).map(Some)
+        Ocr::load(&source, &source, dict, device, kernels).map(Some)
     }
 
     /// Every task head, in the bundle's order.

@@ -76,15 +76,13 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(path)) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let bundle = Bundle::from_bytes(bytes, &path.display().to_string())?;
+            let kernels = args.kernels.unwrap_or(bundle.default_kernels(&device));
             let ocr = match (&args.text, &args.ocr) {
-                (None, None) => bundle.ocr(&device)?,
+                (None, None) => bundle.ocr(&device, kernels)?,
                 _ => None,
             };
             (
-                bundle.pipeline(
-                    &device,
-                    args.kernels.unwrap_or(bundle.default_kernels(&device)),
-                )?,
+                bundle.pipeline(&device, kernels)?,
                 bundle.heads(&device)?,
                 ocr,
             )

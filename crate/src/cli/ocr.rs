@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::Backend;
+use crate::bundle::Bundle;
+use crate::clip::Kernels;
 use crate::data::{DecodeLimits, decode_rgb};
 use crate::error::{Error, Result};
 use crate::ocr::crop::Pixels;
@@ -13,9 +15,16 @@ use crate::ocr::{Charset, Ocr};
 #[derive(clap::Args)]
 pub struct Args {
     /// OCR model folder (det.onnx, rec.onnx, dict.txt; pkg-scripts/get-ocr.sh writes one)
+    #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+    ocr: Option<PathBuf>,
+    /// A web bundle with an OCR model (`memeclip export-web --ocr`), read as the browser reads it
     #[arg(long)]
-    ocr: PathBuf,
-    /// Characters to read (latin: the recognizer pruned to Latin script, 18 times faster in its
+    bundle: Option<PathBuf>,
+    /// How the bundle's convs compute on flex (default: int8 for an int8 or int4 bundle, as the
+    /// browser's CPU path, f32 host kernels otherwise)
+    #[arg(long, value_enum, requires = "bundle")]
+    kernels: Option<Kernels>,
+    /// Characters to read with --ocr (latin: the recognizer pruned to Latin script, 18 times faster in its
     /// last layer; full: every character of the model, Chinese and Japanese too)
     #[arg(long, value_enum, default_value = "latin")]
     charset: Charset,
@@ -39,7 +48,22 @@ pub(super) fn read_image(path: &Path) -> Result<Pixels> {
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.backend.device()?;
-    let ocr = Ocr::from_folder(&args.ocr, args.charset, &device)?;
+    let ocr = match (&args.ocr, &args.bundle) {
+        (Some(dir), _) => Ocr::from_folder(dir, args.charset, &device)?,
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let name = path.display().to_string();
+            let bundle = Bundle::from_bytes(bytes, &name)?;
+            let kernels = args.kernels.unwrap_or(bundle.default_kernels(&device));
+            bundle.ocr(&device, kernels)?.ok_or_else(|| {
+                Error::config(
+                    &name,
+                    "the bundle has no OCR model (export it with --ocr DIR, or pass --ocr DIR)",
+                )
+            })?
+        }
+        (None, None) => unreachable!("clap requires --ocr or --bundle"),
+    };
     let bar = ProgressBar::new(args.images.len() as u64).with_style(
         ProgressStyle::with_template("reading {bar:30} {pos}/{len} images [{elapsed} < {eta}]")
             .expect("valid template"),

@@ -8,6 +8,7 @@ use super::layers::{
     Activation, After, Conv, ConvShape, ConvTranspose, Params, SqueezeExcite, upsample,
 };
 use super::lcnet::{BlockSpec, LcNet, block};
+use crate::clip::Kernels;
 use crate::clip::weights::WeightSource;
 use crate::error::Result;
 use burn::tensor::Device;
@@ -77,8 +78,8 @@ pub struct Detector {
 
 impl Detector {
     /// Loads the detector's parameters (keys `det.NNN`) from `source`.
-    pub fn load(source: &dyn WeightSource, device: &Device) -> Result<Self> {
-        let p = Params::new(source, "det", device);
+    pub fn load(source: &dyn WeightSource, device: &Device, kernels: Kernels) -> Result<Self> {
+        let p = Params::new(source, "det", device, kernels);
         let backbone = LcNet::load(&p, &STAGES)?;
         let taps = TAPS
             .iter()

@@ -10,6 +10,7 @@ use burn::tensor::module::{conv_transpose2d, conv2d, layer_norm, linear};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::clip::Kernels;
 use crate::clip::weights::WeightSource;
 use crate::error::{Error, Result};
 pub use crate::kernels::conv::Activation;
@@ -24,15 +25,24 @@ pub struct Params<'a> {
     net: &'static str,
     next: Cell<usize>,
     pub device: Device,
+    /// On the CPU device, [`Kernels::Int8`] runs the dense convs on integer products (12-bit
+    /// weights: int8 ones change the text read); any other choice on f32 host kernels.
+    kernels: Kernels,
 }
 
 impl<'a> Params<'a> {
-    pub fn new(source: &'a dyn WeightSource, net: &'static str, device: &Device) -> Self {
+    pub fn new(
+        source: &'a dyn WeightSource,
+        net: &'static str,
+        device: &Device,
+        kernels: Kernels,
+    ) -> Self {
         Params {
             source,
             net,
             next: Cell::new(0),
             device: device.clone(),
+            kernels,
         }
     }
 
@@ -112,7 +122,7 @@ pub enum After {
 /// ([`crate::kernels::conv`]); elsewhere on the device's own conv.
 pub enum Conv {
     Device(Box<DeviceConv>),
-    Host { conv: HostConv, device: Device },
+    Host { conv: Box<HostConv>, device: Device },
 }
 
 /// A conv on the device's own kernels (boxed: a device's tensors are large to move around).
@@ -183,9 +193,12 @@ impl Conv {
                 padding,
                 depthwise,
             };
-            let conv = HostConv::new(geometry, weight, bias).expect("the shapes read above");
+            let mut conv = HostConv::new(geometry, weight, bias).expect("the shapes read above");
+            if p.kernels == Kernels::Int8 {
+                conv = conv.quantized();
+            }
             return Ok(Conv::Host {
-                conv,
+                conv: Box::new(conv),
                 device: p.device.clone(),
             });
         }

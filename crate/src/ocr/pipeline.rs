@@ -22,6 +22,7 @@ use super::detector::{self, Detector};
 use super::onnx::OnnxWeights;
 use super::recognizer::{self, Recognizer};
 use super::{DET_FILE, DICT_FILE, REC_FILE};
+use crate::clip::Kernels;
 use crate::clip::weights::WeightSource;
 use crate::error::{Error, Result};
 
@@ -94,15 +95,25 @@ pub fn detector_size(width: usize, height: usize) -> (usize, usize) {
 }
 
 impl Ocr {
+    /// The OCR from its two networks' parameters and its dictionary. On the CPU device the
+    /// convs run on host kernels: integer products for [`Kernels::Int8`] (as the browser's CPU
+    /// path runs a quantized bundle), f32 for any other choice.
     pub fn load(
         det: &dyn WeightSource,
         rec: &dyn WeightSource,
         dict: Dictionary,
         device: &Device,
+        kernels: Kernels,
     ) -> Result<Self> {
+        if kernels.on_host() && *device != Device::flex() {
+            return Err(Error::Backend(format!(
+                "{} kernels run on the CPU backend (flex) only",
+                kernels.name()
+            )));
+        }
         Ok(Ocr {
-            detector: Detector::load(det, device)?,
-            recognizer: Recognizer::load(rec, dict.len(), device)?,
+            detector: Detector::load(det, device, kernels)?,
+            recognizer: Recognizer::load(rec, dict.len(), device, kernels)?,
             dict,
             device: device.clone(),
             boxes: BoxParams::default(),
@@ -113,7 +124,7 @@ impl Ocr {
     pub fn from_folder(dir: &Path, charset: Charset, device: &Device) -> Result<Self> {
         let mut folder = OcrFolder::open(dir)?;
         folder.prune(charset)?;
-        folder.load(device)
+        folder.load(device, Kernels::float_for(device))
     }
 
     pub fn detector(&self) -> &Detector {
@@ -269,9 +280,9 @@ impl OcrFolder {
         Ok(())
     }
 
-    pub fn load(&self, device: &Device) -> Result<Ocr> {
+    pub fn load(&self, device: &Device, kernels: Kernels) -> Result<Ocr> {
         let dict = Dictionary::parse(&self.dictionary, &self.dictionary_file)?;
-        Ocr::load(&self.det, &self.rec, dict, device)
+        Ocr::load(&self.det, &self.rec, dict, device, kernels)
     }
 }
 

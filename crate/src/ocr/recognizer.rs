@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::layers::{ConvNormSwish, LayerNorm, Linear, Params};
 use super::lcnet::{BlockSpec, LcNet, block};
+use crate::clip::Kernels;
 use crate::clip::weights::WeightSource;
 use crate::error::Result;
 
@@ -114,8 +115,13 @@ pub struct Recognizer {
 impl Recognizer {
     /// Loads the recognizer's parameters (keys `rec.NNN`) from `source`; its output layer
     /// has `num_classes` entries.
-    pub fn load(source: &dyn WeightSource, num_classes: usize, device: &Device) -> Result<Self> {
-        let p = Params::new(source, "rec", device);
+    pub fn load(
+        source: &dyn WeightSource,
+        num_classes: usize,
+        device: &Device,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let p = Params::new(source, "rec", device, kernels);
         let recognizer = Recognizer {
             backbone: LcNet::load(&p, &STAGES)?,
             reduce: ConvNormSwish::load(&p, FEATURES, FEATURES / 8, [1, 3])?,

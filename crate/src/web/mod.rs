@@ -97,7 +97,7 @@ fn load(
     };
     let pipeline = bundle.pipeline(&device, kernels).map_err(js_error)?;
     let heads = bundle.heads(&device).map_err(js_error)?;
-    let ocr = bundle.ocr(&device).map_err(js_error)?;
+    let ocr = bundle.ocr(&device, kernels).map_err(js_error)?;
     Ok(WasmClassifier {
         pipeline,
         heads,

@@ -14,5 +14,5 @@ fuzz_target!(|data: &[u8]| {
     let device = Device::flex();
     let _ = bundle.pipeline(&device, bundle.cpu_kernels());
     let _ = bundle.heads(&device);
-    let _ = bundle.ocr(&device);
+    let _ = bundle.ocr(&device, bundle.cpu_kernels());
 });

@@ -2,20 +2,20 @@
 
 use std::arch::x86_64::*;
 
-use super::{PANEL, Tile};
+use super::{Code, PANEL, Tile};
 
 /// # Safety
 /// The CPU must have AVX2; the tile's bounds are checked by `super::add_products`.
 #[target_feature(enable = "avx2")]
-pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
+pub unsafe fn add_products<C: Code>(tile: &Tile<C>, out: &mut [f32], stride: usize) {
     let (x, w, out) = (tile.x.as_ptr(), tile.weights.as_ptr(), out.as_mut_ptr());
     let (pairs, x_stride) = (tile.pairs, tile.x_stride);
     unsafe {
         match tile.rows {
-            4 => rows::<4>(x, x_stride, w, pairs, out, stride),
-            3 => rows::<3>(x, x_stride, w, pairs, out, stride),
-            2 => rows::<2>(x, x_stride, w, pairs, out, stride),
-            _ => rows::<1>(x, x_stride, w, pairs, out, stride),
+            4 => rows::<4, C>(x, x_stride, w, pairs, out, stride),
+            3 => rows::<3, C>(x, x_stride, w, pairs, out, stride),
+            2 => rows::<2, C>(x, x_stride, w, pairs, out, stride),
+            _ => rows::<1, C>(x, x_stride, w, pairs, out, stride),
         }
     }
 }
@@ -24,10 +24,10 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
 /// As `simd128::rows`, and the CPU must have AVX2.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn rows<const R: usize>(
+unsafe fn rows<const R: usize, C: Code>(
     x: *const i16,
     x_stride: usize,
-    w: *const i8,
+    w: *const C,
     pairs: usize,
     out: *mut f32,
     stride: usize,
@@ -35,7 +35,7 @@ unsafe fn rows<const R: usize>(
     let mut acc = [_mm256_setzero_si256(); R];
     for p in 0..pairs {
         unsafe {
-            let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add(p * 2 * PANEL) as *const __m128i));
+            let wv = panel_weights(w, p);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let pair = (x.add(r * x_stride + 2 * p) as *const i32).read_unaligned();
                 *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_set1_epi32(pair), wv));
@@ -100,4 +100,21 @@ pub unsafe fn scale_and_round(row: &[f32], inv: f32, dst: &mut [i16]) {
     }
     let done = row.len() - chunks.remainder().len();
     super::scale_and_round_portable(chunks.remainder(), inv, &mut dst[done..]);
+}
+
+/// The 16 weight codes of pair `p` as sixteen i16.
+///
+/// # Safety
+/// `w` holds at least `(p + 1) * 2 * PANEL` codes; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) unsafe fn panel_weights<C: Code>(w: *const C, p: usize) -> __m256i {
+    unsafe {
+        let at = w.add(p * 2 * PANEL);
+        if C::WIDE {
+            _mm256_loadu_si256(at as *const __m256i)
+        } else {
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(at as *const __m128i))
+        }
+    }
 }

@@ -1,11 +1,14 @@
-//! Matrix products with int8 weights on the CPU: `y = x · Wᵀ + b` where `W` (`[n, k]`, PyTorch's
-//! layout) holds int8 codes and one scale per output row, the bundle's int8 encoding.
+//! Matrix products with integer weights on the CPU: `y = x · Wᵀ + b` where `W` (`[n, k]`,
+//! PyTorch's layout) holds integer codes and one scale per output row: int8 codes (the bundle's
+//! int8 encoding, [`Int8Matrix`]) or 12-bit codes in i16 ([`Int12Matrix`], for the OCR's convs,
+//! whose text int8 weights change).
 //!
 //! Each row of `x` is quantized on the fly to i16 with its own scale, and products of i16 pairs
 //! are summed into i32 lanes: wasm's `i32x4.dot_i16x8_s` (x86's `pmaddwd`) does eight
 //! multiply-adds in one instruction, where f32 without fused multiply-add needs four
 //! instructions for the same work. The integer sums are exact, so the only errors are the
-//! weights' own int8 rounding and the activations' 15-bit rounding.
+//! weights' own rounding and the activations' rounding (15 bits against int8 weights, 12 bits
+//! against 12-bit weights, so that the sums fit i32 either way).
 //!
 //! This module uses `std` alone, so a test (`tests/wasm/kernels_check.rs`) can compile it by
 //! itself for wasm32 and check the simd128 path against the portable one bit for bit; natively
@@ -18,11 +21,69 @@ const PANEL: usize = 8;
 /// Rows of `x` per micro-tile: 8 i32 accumulators, 2 weight vectors and a broadcast fit in the
 /// 16 vector registers engines give wasm on x86.
 const TILE_ROWS: usize = 4;
-/// The largest activation code.
-const X_MAX: f32 = 32767.0;
-/// k pairs summed in i32 before the sum moves to f32: 512 products of at most 32767 · 127 stay
-/// below 2³¹.
+/// k pairs summed in i32 before the sum moves to f32: 512 products of at most
+/// [`Code::X_MAX`] · [`Code::W_MAX`] stay below 2³¹.
 const CHUNK_PAIRS: usize = 256;
+
+/// A weight code type.
+pub trait Code: Copy + Default + Send + Sync + 'static {
+    /// Two bytes a code (loaded as they are), or one (widened to i16 as they are loaded).
+    const WIDE: bool;
+    /// The largest weight code.
+    const W_MAX: f32;
+    /// The largest activation code against these weights.
+    const X_MAX: f32;
+    /// `v` (already scaled, within ±[`Self::W_MAX`]) rounded to a code, ties away from zero.
+    fn round(v: f32) -> Self;
+    /// `v` (already scaled, within ±[`Self::W_MAX`]) rounded to a code, ties to even as the
+    /// activations are; NaN gives 0.
+    fn nearest(v: f32) -> Self;
+    fn value(self) -> i32;
+}
+
+impl Code for i8 {
+    const WIDE: bool = false;
+    const W_MAX: f32 = 127.0;
+    const X_MAX: f32 = 32767.0;
+    fn round(v: f32) -> Self {
+        v.round().clamp(-127.0, 127.0) as i8
+    }
+    fn nearest(v: f32) -> Self {
+        round_ties_even(v) as i8
+    }
+    fn value(self) -> i32 {
+        self as i32
+    }
+}
+
+/// 12-bit codes: 2047 · 2047 · 512 < 2³¹.
+impl Code for i16 {
+    const WIDE: bool = true;
+    const W_MAX: f32 = 2047.0;
+    const X_MAX: f32 = 2047.0;
+    fn round(v: f32) -> Self {
+        v.round().clamp(-2047.0, 2047.0) as i16
+    }
+    fn nearest(v: f32) -> Self {
+        round_ties_even(v) as i16
+    }
+    fn value(self) -> i32 {
+        self as i32
+    }
+}
+
+/// `v` rounded to an integer, ties to even, for |v| < 2²²: adding 1.5 · 2²³ leaves no fraction
+/// bits, so the sum is rounded as the FPU rounds (to nearest, ties to even). Without SSE4.1
+/// `f32::round_ties_even` is a library call on x86-64, a quarter of the OCR's time.
+#[inline(always)]
+fn round_ties_even(v: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
+    (v + SHIFT) - SHIFT
+}
+
+const _: () = assert!((i8::X_MAX as i64) * (i8::W_MAX as i64) * 2 * (CHUNK_PAIRS as i64) < 1 << 31);
+const _: () =
+    assert!((i16::X_MAX as i64) * (i16::W_MAX as i64) * 2 * (CHUNK_PAIRS as i64) < 1 << 31);
 
 /// Which implementation computes: the portable one is the reference the SIMD one is checked
 /// against, bit for bit.
@@ -77,27 +138,32 @@ impl Kernel {
 
 /// A weight matrix packed for the kernel: for each panel of 8 output rows and each pair of
 /// inputs `(2p, 2p+1)`, 16 codes `w[c][2p], w[c][2p+1]` for c in the panel. Padding is zero.
-/// The codes stay int8 in memory (a bundle's weights take their own size, not twice it) and
+/// int8 codes stay int8 in memory (a bundle's weights take their own size, not twice it) and
 /// are widened to i16 inside the kernels, 16 at a time, one vector load per pair.
-pub struct Int8Matrix {
+pub struct QuantMatrix<C: Code> {
     n: usize,
     k: usize,
     pairs: usize,
-    packed: Vec<i8>,
+    packed: Vec<C>,
     /// One per output row, padded to whole panels.
     scales: Vec<f32>,
 }
 
-impl Int8Matrix {
-    /// From int8 codes `[n, k]` in row-major order and a scale per row; `None` if the lengths
+/// int8 weights: the bundle's int8 encoding.
+pub type Int8Matrix = QuantMatrix<i8>;
+/// 12-bit weights in i16.
+pub type Int12Matrix = QuantMatrix<i16>;
+
+impl<C: Code> QuantMatrix<C> {
+    /// From codes `[n, k]` in row-major order and a scale per row; `None` if the lengths
     /// disagree with `n` and `k`.
-    pub fn from_codes(codes: &[i8], scales: &[f32], n: usize, k: usize) -> Option<Self> {
+    pub fn from_codes(codes: &[C], scales: &[f32], n: usize, k: usize) -> Option<Self> {
         if codes.len() != n * k || scales.len() != n {
             return None;
         }
         let pairs = k.div_ceil(2);
         let panels = n.div_ceil(PANEL);
-        let mut packed = vec![0i8; panels * pairs * 2 * PANEL];
+        let mut packed = vec![C::default(); panels * pairs * 2 * PANEL];
         for (row, codes) in codes.chunks(k.max(1)).enumerate().take(n) {
             for (i, &code) in codes.iter().enumerate() {
                 packed[packed_index(pairs, row, i)] = code;
@@ -105,7 +171,7 @@ impl Int8Matrix {
         }
         let mut scales = scales.to_vec();
         scales.resize(panels * PANEL, 0.0);
-        Some(Int8Matrix {
+        Some(QuantMatrix {
             n,
             k,
             pairs,
@@ -114,13 +180,72 @@ impl Int8Matrix {
         })
     }
 
-    /// Quantizes f32 weights `[n, k]` as [`quantize_weight_rows`] does.
+    /// Quantizes f32 weights `[n, k]` symmetrically per row (scale max|w| / W_MAX), as
+    /// [`quantize_weight_rows`] does for int8.
     pub fn quantize(values: &[f32], n: usize, k: usize) -> Option<Self> {
         if values.len() != n * k {
             return None;
         }
-        let (codes, scales) = quantize_weight_rows(values, k);
+        let (codes, scales) = quantize_rows_to::<C>(values, k);
         Self::from_codes(&codes, &scales, n, k)
+    }
+
+    /// The transpose of `x` (`k` rows of `n` values, `row_stride` apart) as a matrix `[n, k]`,
+    /// each of its rows (a column of `x`) with its own scale, max|v| / W_MAX (NaN for a column
+    /// with a NaN or an infinity). It reads `x` row by row and writes whole panels: a conv's
+    /// input planes go in without a transpose, as the right side of a product whose left side
+    /// is the filters ([`QuantizedRows::new`]).
+    pub fn from_columns(x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
+        assert!(
+            k == 0 || x.len() >= (k - 1) * row_stride + n,
+            "x holds k rows of n"
+        );
+        let row = |i: usize| &x[i * row_stride..][..n];
+        let mut max = vec![0.0f32; n];
+        for i in 0..k {
+            for (m, v) in max.iter_mut().zip(row(i)) {
+                let a = v.abs();
+                // A NaN stays once in: `a > NaN` is false.
+                *m = if a > *m || a.is_nan() { a } else { *m };
+            }
+        }
+        let (panels, pairs) = (n.div_ceil(PANEL), k.div_ceil(2));
+        let mut scales = vec![0.0f32; panels * PANEL];
+        let mut inverse = vec![0.0f32; n];
+        for ((scale, inv), m) in scales.iter_mut().zip(&mut inverse).zip(&max) {
+            if !m.is_finite() {
+                *scale = f32::NAN;
+            } else if *m > 0.0 {
+                (*scale, *inv) = (m / C::W_MAX, C::W_MAX / m);
+            }
+        }
+        // Whole panels of 8 columns (the last one zero-padded), so that the loop over lanes
+        // has a fixed length and is vectorized.
+        inverse.resize(panels * PANEL, 0.0);
+        let mut packed = vec![C::default(); panels * pairs * 2 * PANEL];
+        let (mut even, mut odd) = (vec![0.0; panels * PANEL], vec![0.0; panels * PANEL]);
+        for p in 0..pairs {
+            even[..n].copy_from_slice(row(2 * p));
+            match 2 * p + 1 < k {
+                true => odd[..n].copy_from_slice(row(2 * p + 1)),
+                false => odd.fill(0.0),
+            }
+            let lanes = even.chunks_exact(PANEL).zip(odd.chunks_exact(PANEL));
+            for (panel, ((e, o), inv)) in lanes.zip(inverse.chunks_exact(PANEL)).enumerate() {
+                let dst = &mut packed[(panel * pairs + p) * 2 * PANEL..][..2 * PANEL];
+                for lane in 0..PANEL {
+                    dst[2 * lane] = C::nearest(e[lane] * inv[lane]);
+                    dst[2 * lane + 1] = C::nearest(o[lane] * inv[lane]);
+                }
+            }
+        }
+        QuantMatrix {
+            n,
+            k,
+            pairs,
+            packed,
+            scales,
+        }
     }
 
     /// Output features.
@@ -137,11 +262,9 @@ impl Int8Matrix {
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.n * self.k);
         for row in 0..self.n {
-            out.extend(
-                (0..self.k).map(|i| {
-                    self.packed[packed_index(self.pairs, row, i)] as f32 * self.scales[row]
-                }),
-            );
+            out.extend((0..self.k).map(|i| {
+                self.packed[packed_index(self.pairs, row, i)].value() as f32 * self.scales[row]
+            }));
         }
         out
     }
@@ -175,7 +298,7 @@ impl Int8Matrix {
 
     fn quantize_rows_on(&self, kernel: Kernel, x: &[f32], m: usize) -> QuantizedRows {
         assert_eq!(x.len(), m * self.k, "x must be [m, k]");
-        let (codes, scales) = quantize_rows(kernel, x, m, self.k, self.pairs);
+        let (codes, scales) = quantize_rows(kernel, x, m, self.k, self.pairs, C::X_MAX);
         QuantizedRows { m, codes, scales }
     }
 
@@ -204,6 +327,11 @@ impl Int8Matrix {
         }
         assert!(panels.end <= self.panels(), "panels out of range");
         let (m, codes) = (x.m, &x.codes);
+        assert_eq!(
+            codes.len(),
+            m * 2 * self.pairs,
+            "x was quantized for this k"
+        );
         let width = panels.len() * PANEL;
         let mut sums = vec![0.0f32; m * width];
         // k in chunks outside, panels inside: a group of panels' chunk of weights (4 KB a
@@ -265,6 +393,23 @@ pub struct QuantizedRows {
     scales: Vec<f32>,
 }
 
+impl QuantizedRows {
+    /// `x` (`[m, k]`) quantized per row for products with a [`QuantMatrix<C>`] of `k` inputs.
+    pub fn new<C: Code>(x: &[f32], m: usize, k: usize) -> Self {
+        assert_eq!(x.len(), m * k, "x must be [m, k]");
+        let (codes, scales) = quantize_rows(Kernel::best(), x, m, k, k.div_ceil(2), C::X_MAX);
+        QuantizedRows { m, codes, scales }
+    }
+
+    /// The rows as the products see them (codes times scales), `[m, k]`.
+    pub fn dequantize(&self, k: usize) -> Vec<f32> {
+        let per_row = self.codes.len() / self.m.max(1);
+        let rows = self.codes.chunks(per_row.max(1)).zip(&self.scales);
+        rows.flat_map(|(codes, s)| codes[..k].iter().map(move |c| *c as f32 * s))
+            .collect()
+    }
+}
+
 /// Where weight `[row, i]` lies in the packed layout of a matrix with `pairs` input pairs.
 fn packed_index(pairs: usize, row: usize, i: usize) -> usize {
     let (panel, lane) = (row / PANEL, row % PANEL);
@@ -274,15 +419,16 @@ fn packed_index(pairs: usize, row: usize, i: usize) -> usize {
 /// Symmetric per-row int8 codes of a row-major matrix with `k` columns, and the row scales
 /// (max|w| / 127): the bundle's int8 encoding.
 pub fn quantize_weight_rows(values: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
+    quantize_rows_to::<i8>(values, k)
+}
+
+fn quantize_rows_to<C: Code>(values: &[f32], k: usize) -> (Vec<C>, Vec<f32>) {
     let mut codes = Vec::with_capacity(values.len());
     let mut scales = Vec::with_capacity(values.len() / k.max(1));
     for row in values.chunks(k.max(1)) {
-        let scale = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        let scale = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / C::W_MAX;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        codes.extend(
-            row.iter()
-                .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8),
-        );
+        codes.extend(row.iter().map(|v| C::round(v * inv)));
         scales.push(scale);
     }
     (codes, scales)
@@ -296,6 +442,7 @@ fn quantize_rows(
     m: usize,
     k: usize,
     pairs: usize,
+    x_max: f32,
 ) -> (Vec<i16>, Vec<f32>) {
     let mut codes = vec![0i16; m * 2 * pairs];
     let scales = x
@@ -307,9 +454,9 @@ fn quantize_rows(
             if !max.is_finite() {
                 return f32::NAN;
             }
-            let inv = if max > 0.0 { X_MAX / max } else { 0.0 };
+            let inv = if max > 0.0 { x_max / max } else { 0.0 };
             scale_and_round(kernel, row, inv, dst);
-            max / X_MAX
+            max / x_max
         })
         .collect();
     (codes, scales)
@@ -354,13 +501,13 @@ fn scale_and_round_portable(row: &[f32], inv: f32, dst: &mut [i16]) {
 
 /// A few rows of activation codes against a few panels' weights (as many as the kernel's
 /// `rows_per_call` and `panels_per_call`), over one chunk of k.
-struct Tile<'a> {
+struct Tile<'a, C> {
     /// The first row's codes from the chunk's start; row `r` starts at `r * x_stride`.
     x: &'a [i16],
     x_stride: usize,
     rows: usize,
     /// `pairs * 2 * PANEL` codes for each panel, panel `j` from `j * panel_stride`.
-    weights: &'a [i8],
+    weights: &'a [C],
     panels: usize,
     panel_stride: usize,
     pairs: usize,
@@ -368,7 +515,7 @@ struct Tile<'a> {
 
 /// Adds the tile's products (i32 sums, then f32) to `out`: row `r`, column `c` of the panel is
 /// `out[r * stride + c]`.
-fn add_products(kernel: Kernel, tile: &Tile, out: &mut [f32], stride: usize) {
+fn add_products<C: Code>(kernel: Kernel, tile: &Tile<C>, out: &mut [f32], stride: usize) {
     assert!(tile.rows >= 1 && tile.rows <= kernel.rows_per_call());
     assert!(tile.panels >= 1 && tile.panels <= kernel.panels_per_call());
     assert!(tile.weights.len() >= (tile.panels - 1) * tile.panel_stride + tile.pairs * 2 * PANEL);
@@ -386,7 +533,7 @@ fn add_products(kernel: Kernel, tile: &Tile, out: &mut [f32], stride: usize) {
     }
 }
 
-fn add_products_portable(tile: &Tile, out: &mut [f32], stride: usize) {
+fn add_products_portable<C: Code>(tile: &Tile<C>, out: &mut [f32], stride: usize) {
     let mut acc = [[0i32; PANEL]; TILE_ROWS];
     for p in 0..tile.pairs {
         let w = &tile.weights[p * 2 * PANEL..][..2 * PANEL];
@@ -394,7 +541,7 @@ fn add_products_portable(tile: &Tile, out: &mut [f32], stride: usize) {
             let a0 = tile.x[r * tile.x_stride + 2 * p] as i32;
             let a1 = tile.x[r * tile.x_stride + 2 * p + 1] as i32;
             for (c, acc) in acc.iter_mut().enumerate() {
-                *acc += a0 * w[2 * c] as i32 + a1 * w[2 * c + 1] as i32;
+                *acc += a0 * w[2 * c].value() + a1 * w[2 * c + 1].value();
             }
         }
     }

@@ -1,9 +1,9 @@
-//! wasm simd128: `i32x4.dot_i16x8_s` for the products (the int8 weights widened to i16 as
-//! they are loaded), and the activations' quantization four lanes at a time.
+//! wasm simd128: `i32x4.dot_i16x8_s` for the products (int8 weights widened to i16 as they are
+//! loaded), and the activations' quantization four lanes at a time.
 
 use core::arch::wasm32::*;
 
-use super::{PANEL, Tile};
+use super::{Code, PANEL, Tile};
 
 pub fn max_abs(row: &[f32]) -> f32 {
     let mut max = f32x4_splat(0.0);
@@ -47,17 +47,34 @@ pub fn scale_and_round(row: &[f32], inv: f32, dst: &mut [i16]) {
     super::scale_and_round_portable(chunks.remainder(), inv, &mut dst[done..]);
 }
 
-pub fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
+pub fn add_products<C: Code>(tile: &Tile<C>, out: &mut [f32], stride: usize) {
     let (x, w, out) = (tile.x.as_ptr(), tile.weights.as_ptr(), out.as_mut_ptr());
     let (pairs, x_stride) = (tile.pairs, tile.x_stride);
     // SAFETY: `super::add_products` checked that every row and pair read or written here
     // lies inside the slices.
     unsafe {
         match tile.rows {
-            4 => rows::<4>(x, x_stride, w, pairs, out, stride),
-            3 => rows::<3>(x, x_stride, w, pairs, out, stride),
-            2 => rows::<2>(x, x_stride, w, pairs, out, stride),
-            _ => rows::<1>(x, x_stride, w, pairs, out, stride),
+            4 => rows::<4, C>(x, x_stride, w, pairs, out, stride),
+            3 => rows::<3, C>(x, x_stride, w, pairs, out, stride),
+            2 => rows::<2, C>(x, x_stride, w, pairs, out, stride),
+            _ => rows::<1, C>(x, x_stride, w, pairs, out, stride),
+        }
+    }
+}
+
+/// The 16 weight codes of pair `p` as two vectors of eight i16.
+///
+/// # Safety
+/// `w` holds at least `(p + 1) * 2 * PANEL` codes.
+#[inline(always)]
+unsafe fn pair_weights<C: Code>(w: *const C, p: usize) -> (v128, v128) {
+    unsafe {
+        let at = w.add(p * 2 * PANEL) as *const v128;
+        if C::WIDE {
+            (v128_load(at), v128_load(at.add(1)))
+        } else {
+            let both = v128_load(at);
+            (i16x8_extend_low_i8x16(both), i16x8_extend_high_i8x16(both))
         }
     }
 }
@@ -66,10 +83,10 @@ pub fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
 /// `x` holds `R` rows `x_stride` apart of at least `2 * pairs` codes, `w` holds
 /// `pairs * 2 * PANEL` codes, `out` holds `R` rows `stride` apart of `PANEL` floats.
 #[inline(always)]
-unsafe fn rows<const R: usize>(
+unsafe fn rows<const R: usize, C: Code>(
     x: *const i16,
     x_stride: usize,
-    w: *const i8,
+    w: *const C,
     pairs: usize,
     out: *mut f32,
     stride: usize,
@@ -77,8 +94,7 @@ unsafe fn rows<const R: usize>(
     let mut acc = [[i32x4_splat(0); 2]; R];
     for p in 0..pairs {
         unsafe {
-            let wp = v128_load(w.add(p * 2 * PANEL) as *const v128);
-            let (w0, w1) = (i16x8_extend_low_i8x16(wp), i16x8_extend_high_i8x16(wp));
+            let (w0, w1) = pair_weights(w, p);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = v128_load32_splat(x.add(r * x_stride + 2 * p) as *const u32);
                 acc[0] = i32x4_add(acc[0], i32x4_dot_i16x8(a, w0));

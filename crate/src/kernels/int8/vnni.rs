@@ -6,7 +6,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{PANEL, Tile};
+use super::avx2::panel_weights;
+use super::{Code, PANEL, Tile};
 
 /// Panels one call covers: two 512-bit accumulators per row.
 pub const PANELS: usize = 4;
@@ -17,7 +18,7 @@ pub const ROWS: usize = 6;
 /// The CPU must have AVX-512 F, BW, VL and VNNI; the tile's bounds are checked by
 /// `super::add_products`.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
+pub unsafe fn add_products<C: Code>(tile: &Tile<C>, out: &mut [f32], stride: usize) {
     let a = Args {
         x: tile.x.as_ptr(),
         x_stride: tile.x_stride,
@@ -31,8 +32,8 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
     let (wide, odd) = (tile.panels / 2, tile.panels % 2);
     unsafe {
         match wide {
-            2 => panel_pairs::<2>(tile.rows, &a),
-            1 => panel_pairs::<1>(tile.rows, &a),
+            2 => panel_pairs::<2, C>(tile.rows, &a),
+            1 => panel_pairs::<1, C>(tile.rows, &a),
             _ => {}
         }
         if odd == 1 {
@@ -42,12 +43,12 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
                 ..a
             };
             match tile.rows {
-                6 => one_panel::<6>(&a),
-                5 => one_panel::<5>(&a),
-                4 => one_panel::<4>(&a),
-                3 => one_panel::<3>(&a),
-                2 => one_panel::<2>(&a),
-                _ => one_panel::<1>(&a),
+                6 => one_panel::<6, C>(&a),
+                5 => one_panel::<5, C>(&a),
+                4 => one_panel::<4, C>(&a),
+                3 => one_panel::<3, C>(&a),
+                2 => one_panel::<2, C>(&a),
+                _ => one_panel::<1, C>(&a),
             }
         }
     }
@@ -59,24 +60,23 @@ pub unsafe fn add_products(tile: &Tile, out: &mut [f32], stride: usize) {
 /// As [`rows`].
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-unsafe fn panel_pairs<const W: usize>(rows: usize, a: &Args) {
+unsafe fn panel_pairs<const W: usize, C: Code>(rows: usize, a: &Args<C>) {
     unsafe {
         match rows {
-            6 => self::rows::<6, W>(a),
-            5 => self::rows::<5, W>(a),
-            4 => self::rows::<4, W>(a),
-            3 => self::rows::<3, W>(a),
-            2 => self::rows::<2, W>(a),
-            _ => self::rows::<1, W>(a),
+            6 => self::rows::<6, W, C>(a),
+            5 => self::rows::<5, W, C>(a),
+            4 => self::rows::<4, W, C>(a),
+            3 => self::rows::<3, W, C>(a),
+            2 => self::rows::<2, W, C>(a),
+            _ => self::rows::<1, W, C>(a),
         }
     }
 }
 
-#[derive(Clone, Copy)]
-struct Args {
+struct Args<C> {
     x: *const i16,
     x_stride: usize,
-    w: *const i8,
+    w: *const C,
     panel_stride: usize,
     pairs: usize,
     out: *mut f32,
@@ -91,25 +91,20 @@ struct Args {
 /// `stride`. The CPU has the features named.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-unsafe fn rows<const R: usize, const W: usize>(a: &Args) {
+unsafe fn rows<const R: usize, const W: usize, C: Code>(a: &Args<C>) {
     let mut acc = [[_mm512_setzero_si512(); W]; R];
     for p in 0..a.pairs {
         unsafe {
             let mut wv = [_mm512_setzero_si512(); W];
             for (j, wv) in wv.iter_mut().enumerate() {
-                let lo = a.w.add(2 * j * a.panel_stride + p * 2 * PANEL);
-                let hi = lo.add(a.panel_stride);
-                let both = _mm256_inserti128_si256::<1>(
-                    _mm256_castsi128_si256(_mm_loadu_si128(lo as *const __m128i)),
-                    _mm_loadu_si128(hi as *const __m128i),
-                );
-                *wv = _mm512_cvtepi8_epi16(both);
+                let lo = a.w.add(2 * j * a.panel_stride);
+                *wv = two_panels(lo, lo.add(a.panel_stride), p);
             }
             for (r, acc) in acc.iter_mut().enumerate() {
                 let pair = (a.x.add(r * a.x_stride + 2 * p) as *const i32).read_unaligned();
                 let pair = _mm512_set1_epi32(pair);
                 for (acc, wv) in acc.iter_mut().zip(&wv) {
-                    // Codes are at most 32767 and 127 in size: no pair of products overflows.
+                    // X_MAX · W_MAX · 2 < 2³¹: no pair of products overflows.
                     *acc = _mm512_dpwssd_epi32(*acc, pair, *wv);
                 }
             }
@@ -134,12 +129,11 @@ unsafe fn rows<const R: usize, const W: usize>(a: &Args) {
 /// As [`rows`] with one panel.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-unsafe fn one_panel<const R: usize>(a: &Args) {
+unsafe fn one_panel<const R: usize, C: Code>(a: &Args<C>) {
     let mut acc = [_mm256_setzero_si256(); R];
     for p in 0..a.pairs {
         unsafe {
-            let wv =
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(a.w.add(p * 2 * PANEL) as *const __m128i));
+            let wv = panel_weights(a.w, p);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let pair = (a.x.add(r * a.x_stride + 2 * p) as *const i32).read_unaligned();
                 *acc = _mm256_dpwssd_epi32(*acc, _mm256_set1_epi32(pair), wv);
@@ -153,6 +147,28 @@ unsafe fn one_panel<const R: usize>(a: &Args) {
                 o,
                 _mm256_add_ps(_mm256_loadu_ps(o), _mm256_cvtepi32_ps(*acc)),
             );
+        }
+    }
+}
+
+/// Pair `p` of two panels' weights as 32 i16, the first panel's in the low half.
+///
+/// # Safety
+/// `lo` and `hi` each hold at least `(p + 1) * 2 * PANEL` codes; the CPU has AVX-512 BW.
+#[target_feature(enable = "avx2,avx512f,avx512bw")]
+#[inline]
+unsafe fn two_panels<C: Code>(lo: *const C, hi: *const C, p: usize) -> __m512i {
+    unsafe {
+        let (lo, hi) = (lo.add(p * 2 * PANEL), hi.add(p * 2 * PANEL));
+        if C::WIDE {
+            let low = _mm512_castsi256_si512(_mm256_loadu_si256(lo as *const __m256i));
+            _mm512_inserti64x4::<1>(low, _mm256_loadu_si256(hi as *const __m256i))
+        } else {
+            let both = _mm256_inserti128_si256::<1>(
+                _mm256_castsi128_si256(_mm_loadu_si128(lo as *const __m128i)),
+                _mm_loadu_si128(hi as *const __m128i),
+            );
+            _mm512_cvtepi8_epi16(both)
         }
     }
 }
