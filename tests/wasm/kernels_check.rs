@@ -61,6 +61,20 @@ fn check<C: int8::Code>(m: usize, n: usize, k: usize, seed: u32, nan_at: usize) 
     )
 }
 
+/// A conv's input pixels (`k` rows of `n`, `n + 3` apart) packed as 12-bit columns on the SIMD
+/// path and on the portable one, then multiplied by the same filters; `nan_at` puts a NaN in x.
+#[unsafe(no_mangle)]
+pub extern "C" fn check_columns(m: usize, n: usize, k: usize, seed: u32, nan_at: usize) -> u32 {
+    let filters = int8::QuantizedRows::new::<i16>(&values(m * k, seed, 0.1, usize::MAX), m, k);
+    let x = values(k * (n + 3), seed + 1, 4.0, nan_at);
+    let simd = int8::Int12Matrix::from_columns(&x, k, n, n + 3);
+    let portable = int8::Int12Matrix::from_columns_portable(&x, k, n, n + 3);
+    mismatches(
+        &simd.columns(&filters, 0..simd.panels(), None),
+        &portable.columns(&filters, 0..portable.panels(), None),
+    )
+}
+
 /// QuickGELU on the SIMD path and on the portable one, over [-scale, scale) plus extremes.
 #[unsafe(no_mangle)]
 pub extern "C" fn check_quick_gelu(len: usize, seed: u32, scale: f32) -> u32 {

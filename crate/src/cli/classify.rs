@@ -50,9 +50,9 @@ pub struct Args {
     preprocess: PreprocessMode,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// How the bundle's transformer layers compute (default on flex: int8 for an int8 or int4
-    /// bundle, as the browser's CPU path, fused for f16 and f32; float elsewhere); fused and int8
-    /// need --backend flex
+    /// How the bundle's transformer layers and OCR convs compute (default on flex: int8 for an
+    /// int8 or int4 bundle, as the browser's CPU path, fused for f16 and f32; float elsewhere);
+    /// fused and int8 need --backend flex
     #[arg(long, value_enum, requires = "bundle")]
     kernels: Option<Kernels>,
     #[arg(long)]

@@ -39,6 +39,16 @@ pub trait Code: Copy + Default + Send + Sync + 'static {
     /// activations are; NaN gives 0.
     fn nearest(v: f32) -> Self;
     fn value(self) -> i32;
+
+    /// One panel of two rows' values (`even`, `odd`: 8 each) times `inv`, rounded as
+    /// [`Self::nearest`] does, into the packed layout: `dst[2c] = even[c]`, `dst[2c+1] = odd[c]`.
+    fn pack_panel(kernel: Kernel, even: &[f32], odd: &[f32], inv: &[f32], dst: &mut [Self]) {
+        let _ = kernel;
+        for lane in 0..PANEL {
+            dst[2 * lane] = Self::nearest(even[lane] * inv[lane]);
+            dst[2 * lane + 1] = Self::nearest(odd[lane] * inv[lane]);
+        }
+    }
 }
 
 impl Code for i8 {
@@ -70,6 +80,17 @@ impl Code for i16 {
     fn value(self) -> i32 {
         self as i32
     }
+    fn pack_panel(kernel: Kernel, even: &[f32], odd: &[f32], inv: &[f32], dst: &mut [Self]) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if kernel == Kernel::Simd128 {
+            return simd128::pack_panel(even, odd, inv, dst);
+        }
+        let _ = kernel;
+        for lane in 0..PANEL {
+            dst[2 * lane] = Self::nearest(even[lane] * inv[lane]);
+            dst[2 * lane + 1] = Self::nearest(odd[lane] * inv[lane]);
+        }
+    }
 }
 
 /// `v` rounded to an integer, ties to even, for |v| < 2²²: adding 1.5 · 2²³ leaves no fraction
@@ -88,7 +109,7 @@ const _: () =
 /// Which implementation computes: the portable one is the reference the SIMD one is checked
 /// against, bit for bit.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kernel {
+pub enum Kernel {
     Portable,
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
@@ -196,6 +217,16 @@ impl<C: Code> QuantMatrix<C> {
     /// input planes go in without a transpose, as the right side of a product whose left side
     /// is the filters ([`QuantizedRows::new`]).
     pub fn from_columns(x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
+        Self::from_columns_on(Kernel::best(), x, k, n, row_stride)
+    }
+
+    /// [`Self::from_columns`] packed by the portable code, whatever the target: the reference
+    /// for tests.
+    pub fn from_columns_portable(x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
+        Self::from_columns_on(Kernel::Portable, x, k, n, row_stride)
+    }
+
+    fn from_columns_on(kernel: Kernel, x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
         assert!(
             k == 0 || x.len() >= (k - 1) * row_stride + n,
             "x holds k rows of n"
@@ -219,8 +250,7 @@ impl<C: Code> QuantMatrix<C> {
                 (*scale, *inv) = (m / C::W_MAX, C::W_MAX / m);
             }
         }
-        // Whole panels of 8 columns (the last one zero-padded), so that the loop over lanes
-        // has a fixed length and is vectorized.
+        // Whole panels of 8 columns (the last one zero-padded).
         inverse.resize(panels * PANEL, 0.0);
         let mut packed = vec![C::default(); panels * pairs * 2 * PANEL];
         let (mut even, mut odd) = (vec![0.0; panels * PANEL], vec![0.0; panels * PANEL]);
@@ -233,10 +263,7 @@ impl<C: Code> QuantMatrix<C> {
             let lanes = even.chunks_exact(PANEL).zip(odd.chunks_exact(PANEL));
             for (panel, ((e, o), inv)) in lanes.zip(inverse.chunks_exact(PANEL)).enumerate() {
                 let dst = &mut packed[(panel * pairs + p) * 2 * PANEL..][..2 * PANEL];
-                for lane in 0..PANEL {
-                    dst[2 * lane] = C::nearest(e[lane] * inv[lane]);
-                    dst[2 * lane + 1] = C::nearest(o[lane] * inv[lane]);
-                }
+                C::pack_panel(kernel, e, o, inv, dst);
             }
         }
         QuantMatrix {

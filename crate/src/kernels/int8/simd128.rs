@@ -112,3 +112,23 @@ unsafe fn rows<const R: usize, C: Code>(
         }
     }
 }
+
+/// `Code::pack_panel` for 12-bit codes: both rows scaled and rounded four lanes at a time, each
+/// even code in the low half of an i32 lane and the odd one in the high half, which is the
+/// packed order of i16 pairs.
+pub fn pack_panel(even: &[f32], odd: &[f32], inv: &[f32], dst: &mut [i16]) {
+    assert!(even.len() >= PANEL && odd.len() >= PANEL && inv.len() >= PANEL);
+    assert!(dst.len() >= 2 * PANEL);
+    let low = i32x4_splat(0xffff);
+    for half in 0..2 {
+        // SAFETY: the slices hold 8 floats and 16 codes (checked above).
+        unsafe {
+            let load = |v: &[f32]| v128_load(v.as_ptr().add(4 * half) as *const v128);
+            let scale = load(inv);
+            let round = |v: v128| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v, scale)));
+            let (e, o) = (round(load(even)), round(load(odd)));
+            let pairs = v128_or(v128_and(e, low), i32x4_shl(o, 16));
+            v128_store(dst.as_mut_ptr().add(8 * half) as *mut v128, pairs);
+        }
+    }
+}
