@@ -3,7 +3,8 @@
 //! then each activation as separate passes over memory (in wasm a quarter of the OCR's time),
 //! and on one thread in the browser. Here a dense conv is one matrix product per range of
 //! output pixels (im2col where the kernel is wider than 1x1), a depthwise conv a direct loop per
-//! plane, and both split over the thread pool where there is one.
+//! plane, and both split over the thread pool where there is one. A quantized bundle's CPU path
+//! runs the dense products on 12-bit integers ([`HostConv::quantized`]).
 
 use super::int8::{Int12Matrix, QuantizedRows};
 use super::{for_each_chunk, map_parts, threads};

@@ -44,10 +44,14 @@ pub trait Code: Copy + Default + Send + Sync + 'static {
     /// [`Self::nearest`] does, into the packed layout: `dst[2c] = even[c]`, `dst[2c+1] = odd[c]`.
     fn pack_panel(kernel: Kernel, even: &[f32], odd: &[f32], inv: &[f32], dst: &mut [Self]) {
         let _ = kernel;
-        for lane in 0..PANEL {
-            dst[2 * lane] = Self::nearest(even[lane] * inv[lane]);
-            dst[2 * lane + 1] = Self::nearest(odd[lane] * inv[lane]);
-        }
+        pack_panel_portable(even, odd, inv, dst);
+    }
+}
+
+fn pack_panel_portable<C: Code>(even: &[f32], odd: &[f32], inv: &[f32], dst: &mut [C]) {
+    for lane in 0..PANEL {
+        dst[2 * lane] = C::nearest(even[lane] * inv[lane]);
+        dst[2 * lane + 1] = C::nearest(odd[lane] * inv[lane]);
     }
 }
 
@@ -86,10 +90,7 @@ impl Code for i16 {
             return simd128::pack_panel(even, odd, inv, dst);
         }
         let _ = kernel;
-        for lane in 0..PANEL {
-            dst[2 * lane] = Self::nearest(even[lane] * inv[lane]);
-            dst[2 * lane + 1] = Self::nearest(odd[lane] * inv[lane]);
-        }
+        pack_panel_portable(even, odd, inv, dst);
     }
 }
 
