@@ -36,6 +36,7 @@ cpSync(join(modules, 'tesseract.js', 'dist'), join(site, 'tesseract'), { recursi
 cpSync(join(modules, 'tesseract.js-core'), join(site, 'tesseract-core'), { recursive: true });
 cpSync(join(modules, '@tesseract.js-data', 'eng', '4.0.0_best_int'), join(site, 'tesseract-lang'), { recursive: true });
 const quants = (process.env.QUANT ?? 'int8').split(',').filter(Boolean);
+// The WebGPU row reads with the int8 bundle whatever QUANT says.
 for (const quant of new Set([...quants, 'int8'])) {
   execFileSync(bin, ['export-web', '--clip', join(root, 'tests', 'fixtures', 'tiny-clip'),
     '--quant', quant, '--ocr', ocrDir, '--out', join(site, `ocr-${quant}.memeclip`)]);

@@ -14,7 +14,7 @@ pub use layers::Linear;
 pub use text::TextOutputs;
 pub use weights::{Kernels, SafetensorsWeights, WeightLoader, WeightSource};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub struct Clip {
     pub config: ClipConfig,
@@ -35,12 +35,7 @@ impl Clip {
         device: &Device,
         kernels: Kernels,
     ) -> Result<Self> {
-        if kernels.on_host() && *device != Device::flex() {
-            return Err(Error::Backend(format!(
-                "{} kernels run on the CPU backend (flex) only",
-                kernels.name()
-            )));
-        }
+        kernels.check_device(device)?;
         let w = WeightLoader {
             source,
             device,

@@ -61,6 +61,17 @@ impl Kernels {
     pub fn on_host(self) -> bool {
         self != Kernels::Float
     }
+
+    /// An error unless these kernels can run on `device`: host kernels need the CPU device.
+    pub fn check_device(self, device: &Device) -> Result<()> {
+        if self.on_host() && *device != Device::flex() {
+            return Err(Error::Backend(format!(
+                "{} kernels run on the CPU backend (flex) only",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The error every source gives when a stored shape is not the one the model needs.

@@ -105,12 +105,7 @@ impl Ocr {
         device: &Device,
         kernels: Kernels,
     ) -> Result<Self> {
-        if kernels.on_host() && *device != Device::flex() {
-            return Err(Error::Backend(format!(
-                "{} kernels run on the CPU backend (flex) only",
-                kernels.name()
-            )));
-        }
+        kernels.check_device(device)?;
         Ok(Ocr {
             detector: Detector::load(det, device, kernels)?,
             recognizer: Recognizer::load(rec, dict.len(), device, kernels)?,

@@ -33,12 +33,20 @@ pub trait Code: Copy + Default + Send + Sync + 'static {
     const W_MAX: f32;
     /// The largest activation code against these weights.
     const X_MAX: f32;
-    /// `v` (already scaled, within ±[`Self::W_MAX`]) rounded to a code, ties away from zero.
-    fn round(v: f32) -> Self;
+    /// An integer-valued `v` within ±[`Self::W_MAX`] as a code (NaN gives 0).
+    fn from_integer(v: f32) -> Self;
+    fn value(self) -> i32;
+
+    /// `v` (already scaled) rounded to a code, ties away from zero: the bundle's encoding.
+    fn round(v: f32) -> Self {
+        Self::from_integer(v.round().clamp(-Self::W_MAX, Self::W_MAX))
+    }
+
     /// `v` (already scaled, within ±[`Self::W_MAX`]) rounded to a code, ties to even as the
     /// activations are; NaN gives 0.
-    fn nearest(v: f32) -> Self;
-    fn value(self) -> i32;
+    fn nearest(v: f32) -> Self {
+        Self::from_integer(round_ties_even(v))
+    }
 
     /// One panel of two rows' values (`even`, `odd`: 8 each) times `inv`, rounded as
     /// [`Self::nearest`] does, into the packed layout: `dst[2c] = even[c]`, `dst[2c+1] = odd[c]`.
@@ -59,11 +67,8 @@ impl Code for i8 {
     const WIDE: bool = false;
     const W_MAX: f32 = 127.0;
     const X_MAX: f32 = 32767.0;
-    fn round(v: f32) -> Self {
-        v.round().clamp(-127.0, 127.0) as i8
-    }
-    fn nearest(v: f32) -> Self {
-        round_ties_even(v) as i8
+    fn from_integer(v: f32) -> Self {
+        v as i8
     }
     fn value(self) -> i32 {
         self as i32
@@ -75,11 +80,8 @@ impl Code for i16 {
     const WIDE: bool = true;
     const W_MAX: f32 = 2047.0;
     const X_MAX: f32 = 2047.0;
-    fn round(v: f32) -> Self {
-        v.round().clamp(-2047.0, 2047.0) as i16
-    }
-    fn nearest(v: f32) -> Self {
-        round_ties_even(v) as i16
+    fn from_integer(v: f32) -> Self {
+        v as i16
     }
     fn value(self) -> i32 {
         self as i32
@@ -251,20 +253,29 @@ impl<C: Code> QuantMatrix<C> {
                 (*scale, *inv) = (m / C::W_MAX, C::W_MAX / m);
             }
         }
-        // Whole panels of 8 columns (the last one zero-padded).
+        // Whole panels read in place; the last, partial one from a zero-padded copy.
         inverse.resize(panels * PANEL, 0.0);
+        let zeros = vec![0.0f32; n];
         let mut packed = vec![C::default(); panels * pairs * 2 * PANEL];
-        let (mut even, mut odd) = (vec![0.0; panels * PANEL], vec![0.0; panels * PANEL]);
         for p in 0..pairs {
-            even[..n].copy_from_slice(row(2 * p));
-            match 2 * p + 1 < k {
-                true => odd[..n].copy_from_slice(row(2 * p + 1)),
-                false => odd.fill(0.0),
-            }
-            let lanes = even.chunks_exact(PANEL).zip(odd.chunks_exact(PANEL));
-            for (panel, ((e, o), inv)) in lanes.zip(inverse.chunks_exact(PANEL)).enumerate() {
+            let even = row(2 * p);
+            let odd = if 2 * p + 1 < k {
+                row(2 * p + 1)
+            } else {
+                &zeros
+            };
+            for (panel, inv) in inverse.chunks_exact(PANEL).enumerate() {
                 let dst = &mut packed[(panel * pairs + p) * 2 * PANEL..][..2 * PANEL];
-                C::pack_panel(kernel, e, o, inv, dst);
+                let start = panel * PANEL;
+                if start + PANEL <= n {
+                    let (e, o) = (&even[start..][..PANEL], &odd[start..][..PANEL]);
+                    C::pack_panel(kernel, e, o, inv, dst);
+                } else {
+                    let mut tail = [[0.0f32; PANEL]; 2];
+                    tail[0][..n - start].copy_from_slice(&even[start..]);
+                    tail[1][..n - start].copy_from_slice(&odd[start..]);
+                    C::pack_panel(kernel, &tail[0], &tail[1], inv, dst);
+                }
             }
         }
         QuantMatrix {
