@@ -202,7 +202,9 @@ fn wgpu_matches_onnxruntime() {
 /// Pruned to Latin script, the recognizer's logits are the full model's for the classes kept
 /// and every detected line reads the same, a little more confidently (the dropped classes no
 /// longer share the softmax). So a faint line of symbols can cross the 0.5 drop score and be
-/// kept (one "●" on these fixtures): the words read are the same.
+/// kept (one "●" on these fixtures): the words read are the same. A crop whose best guess in the
+/// full model is a dropped class (a "😄" read off a junk box on a picture) reads otherwise, but
+/// with the same words (none).
 #[test]
 fn latin_charset_reads_what_the_full_model_reads() {
     use futures_lite::future::block_on;
@@ -251,7 +253,7 @@ fn latin_charset_reads_what_the_full_model_reads() {
         }
     }
     assert!(images.len() > 10);
-    let (mut lines, mut extra) = (0, 0);
+    let (mut lines, mut extra, mut dropped) = (0, 0, 0);
     for path in images {
         let bytes = std::fs::read(&path).unwrap();
         let img = Pixels::from_rgb(&decode_rgb(&bytes, "image", DecodeLimits::default()).unwrap());
@@ -260,6 +262,13 @@ fn latin_charset_reads_what_the_full_model_reads() {
         let a = block_on(full.recognize(&crops)).unwrap();
         let b = block_on(latin.recognize(&crops)).unwrap();
         for (a, b) in a.iter().zip(&b) {
+            if !a.text.chars().all(|c| Charset::Latin.keeps(&c.to_string())) {
+                // The full model's best guess was a dropped class: a junk symbol, no words.
+                let words = (normalize(&a.text), normalize(&b.text));
+                assert_eq!(words.0, words.1, "{}: {a:?} {b:?}", path.display());
+                dropped += 1;
+                continue;
+            }
             assert_eq!(b.text, a.text, "{}", path.display());
             assert!(b.confidence >= a.confidence - 1e-5 && b.confidence <= 1.0 + 1e-5);
         }
@@ -271,8 +280,11 @@ fn latin_charset_reads_what_the_full_model_reads() {
         lines += a.lines.len();
         extra += b.lines.len() - a.lines.len();
     }
-    println!("{lines} lines kept by the full model, {extra} more by the Latin one");
-    assert!(extra <= 1);
+    println!(
+        "{lines} lines kept by the full model, {extra} more by the Latin one; \
+         {dropped} junk crops read as dropped classes"
+    );
+    assert!(extra <= 1 && dropped <= 1);
 }
 
 /// A bundle of the tiny test CLIP, no heads, with `ocr` if given.
@@ -359,6 +371,38 @@ fn odd_images_give_no_text_and_no_error() {
         let read = ocr.read_blocking(&img).unwrap();
         assert_eq!(read.text, "", "{w}x{h}");
     }
+}
+
+/// `image` pasted at (`x`, `y`) onto a white canvas of `w` x `h`.
+fn on_canvas(image: &Pixels, w: usize, h: usize, x: usize, y: usize) -> Pixels {
+    let mut data = vec![255; w * h * 3];
+    for row in 0..image.height {
+        let src = &image.data[row * image.width * 3..][..image.width * 3];
+        data[((y + row) * w + x) * 3..][..src.len()].copy_from_slice(src);
+    }
+    Pixels {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+#[test]
+fn small_text_in_a_large_image_is_found_by_the_second_look() {
+    let ocr = Ocr::from_folder(&ocr_dir(), Charset::Latin, &Device::flex()).unwrap();
+    let line = image("line-hello.png");
+    let want = ocr.read_blocking(&line).unwrap().text;
+    assert_eq!(want, "Hello, World! 42");
+    // Half its size on a 1600 x 1200 canvas, the line is 24 pixels high, under 5 at the quick
+    // look's 320: found there, it reads as nothing.
+    let small = line.resize(160, 24);
+    let large = on_canvas(&small, 1600, 1200, 700, 500);
+    let read = ocr.read_blocking(&large).unwrap();
+    assert_eq!(read.text, want);
+    let [x0, y0, x1, y1] = read.lines[0].bounds;
+    // The line's box, grown on every side as DB grows it, lies around the pasted line.
+    let inside = x0 >= 680.0 && y0 >= 485.0 && x1 <= 880.0 && y1 <= 540.0;
+    assert!(inside, "{:?}", read.lines[0]);
 }
 
 fn load_error(dir: &std::path::Path) -> String {

@@ -36,6 +36,15 @@ pub struct TextBox {
     pub score: f32,
 }
 
+impl TextBox {
+    /// The shorter of the box's sides: a line's height, whichever way it runs.
+    pub fn short_side(&self) -> f32 {
+        let c = &self.corners;
+        let dist = |a: Point, b: Point| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+        dist(c[0], c[1]).min(dist(c[0], c[3]))
+    }
+}
+
 /// The pixel coordinates of each 8-connected region of `mask` (`w` x `h`, row-major).
 fn regions(mask: &[bool], w: usize, h: usize) -> Vec<Vec<[i32; 2]>> {
     let mut seen = vec![false; mask.len()];
