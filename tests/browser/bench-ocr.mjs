@@ -1,7 +1,8 @@
 // OCR speed and accuracy in headless Chromium: memeclip's `readText` on the CPU path and on
 // WebGPU, and tesseract.js 7 (LSTM, English, served locally) in the same run, on the rendered
-// memes of tests/fixtures/ocr/accuracy. Prints ms per meme (median after one warm-up read) and
-// the character error rate (case and punctuation ignored, as tests/ocr.rs computes it).
+// memes of tests/fixtures/ocr/accuracy. Prints ms per meme (median after one warm-up read), the
+// wasm memory after the reads, and the character error rate (case and punctuation ignored, as
+// tests/ocr.rs computes it).
 //
 //   MEMECLIP_BIN=target/release/memeclip MEMECLIP_OCR_DIR=models/ppocrv5 \
 //     [THREADS=1,2] [QUANT=int8,f16] node tests/browser/bench-ocr.mjs [--no-webgpu]
@@ -88,9 +89,9 @@ async function memeclip(backend, flags, threads, quant = 'int8') {
         const read = await window.memeclip.clf.readText(blob);
         out.push({ ms: performance.now() - t0, text: read.text });
       }
-      return out;
+      return { out, wasm: (await window.memeclip.clf.memoryUsage()).wasm };
     }, names);
-    return { threads: loaded.threads, reads };
+    return { threads: loaded.threads, reads: reads.out, wasmMb: reads.wasm / 2 ** 20 };
   });
 }
 
@@ -122,20 +123,24 @@ for (const quant of quants) {
   for (const threads of threadCounts.length ? threadCounts : [undefined]) {
     const run = await memeclip('cpu', [], threads, quant);
     const label = `memeclip, CPU path, ${quant} bundle (wasm, ${run.threads} thread${run.threads === 1 ? '' : 's'})`;
-    rows.push([label, run.reads]);
+    rows.push([label, run.reads, run.wasmMb]);
   }
 }
-if (withGpu) rows.push(['memeclip, WebGPU (SwiftShader)', (await memeclip('webgpu', ['--enable-unsafe-webgpu'])).reads]);
+if (withGpu) {
+  const run = await memeclip('webgpu', ['--enable-unsafe-webgpu']);
+  rows.push(['memeclip, WebGPU (SwiftShader)', run.reads, run.wasmMb]);
+}
 rows.push(['tesseract.js 7 (LSTM, eng)', await tesseract()]);
 server.close();
 
 console.log(`${names.length} rendered memes (tests/fixtures/ocr/accuracy)`);
-console.log('engine'.padEnd(56), 'CER'.padStart(7), 'ms/meme'.padStart(9));
+console.log('engine'.padEnd(56), 'CER'.padStart(7), 'ms/meme'.padStart(9), 'wasm MB'.padStart(9));
 const summary = {};
-for (const [engine, results] of rows) {
+for (const [engine, results, wasmMb] of rows) {
   const meanCer = results.reduce((s, r, i) => s + cer(r.text, truth[names[i]]), 0) / results.length;
   const ms = median(results.map((r) => r.ms));
-  summary[engine] = { cer: meanCer, median_ms: ms };
-  console.log(engine.padEnd(56), meanCer.toFixed(4).padStart(7), ms.toFixed(0).padStart(9));
+  summary[engine] = { cer: meanCer, median_ms: ms, ...(wasmMb === undefined ? {} : { wasm_mb: wasmMb }) };
+  const memory = wasmMb === undefined ? '-' : wasmMb.toFixed(0);
+  console.log(engine.padEnd(56), meanCer.toFixed(4).padStart(7), ms.toFixed(0).padStart(9), memory.padStart(9));
 }
 console.log(JSON.stringify(summary));

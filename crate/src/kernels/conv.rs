@@ -6,7 +6,7 @@
 //! plane, and both split over the thread pool where there is one. A quantized bundle's CPU path
 //! runs the dense products on 12-bit integers ([`HostConv::quantized`]).
 
-use super::int8::{Int12Matrix, QuantizedRows};
+use super::int8::{Int12Matrix, QuantizedRows, RowSource};
 use super::{for_each_chunk, map_parts, threads};
 use std::ops::Range;
 
@@ -14,6 +14,10 @@ use std::ops::Range;
 const THREADS_FROM: usize = 1 << 21;
 /// The narrowest range of output pixels a thread takes.
 const MIN_COLUMNS: usize = 64;
+/// The most output pixels one dense product takes: the inputs it gathers and packs (at most
+/// this many times the filter's length) stay small enough for the cache, however large the
+/// image. Whole, the detector's head conv at 960 x 640 would gather 133 MB.
+const BLOCK_COLUMNS: usize = 1024;
 
 /// What follows the conv and its bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,10 +194,39 @@ impl HostConv {
         out: &mut [f32],
         stride: usize,
     ) {
+        if columns.len() > BLOCK_COLUMNS {
+            for start in columns.clone().step_by(BLOCK_COLUMNS) {
+                let block = start..(start + BLOCK_COLUMNS).min(columns.end);
+                let out = &mut out[start - columns.start..];
+                self.dense_columns(x, plane, block, out, stride);
+            }
+            return;
+        }
         let g = &self.geometry;
         let width = columns.len();
         let k = g.per_filter();
         let pointwise = g.k == [1, 1] && g.stride == [1, 1] && g.padding == [0, 0];
+        if let Some(filters) = &self.quantized {
+            // A 1x1 conv reads its columns in place; a wider one gathers them a row at a
+            // time as they are packed, never storing the whole im2col matrix.
+            let pixels = if pointwise {
+                Int12Matrix::from_columns(&x[columns.start..], k, width, plane.h * plane.w)
+            } else {
+                let rows = Im2colRows {
+                    conv: self,
+                    x,
+                    plane,
+                    columns,
+                };
+                Int12Matrix::from_rows(&rows, k, width)
+            };
+            let y = pixels.columns(filters, 0..pixels.panels(), None);
+            for ((row, b), sums) in self.bias.iter().enumerate().zip(y.chunks_exact(width)) {
+                let dst = &mut out[row * stride..][..width];
+                dst.iter_mut().zip(sums).for_each(|(d, v)| *d = v + b);
+            }
+            return;
+        }
         // A 1x1 conv reads its columns in place; a wider one gathers them first.
         let gathered;
         let (rhs, rhs_stride) = if pointwise {
@@ -202,15 +235,6 @@ impl HostConv {
             gathered = self.im2col(x, plane, columns);
             (&gathered[..], width)
         };
-        if let Some(filters) = &self.quantized {
-            let pixels = Int12Matrix::from_columns(rhs, k, width, rhs_stride);
-            let y = pixels.columns(filters, 0..pixels.panels(), None);
-            for ((row, b), sums) in self.bias.iter().enumerate().zip(y.chunks_exact(width)) {
-                let dst = &mut out[row * stride..][..width];
-                dst.iter_mut().zip(sums).for_each(|(d, v)| *d = v + b);
-            }
-            return;
-        }
         for (row, b) in self.bias.iter().enumerate() {
             out[row * stride..][..width].fill(*b);
         }
@@ -253,44 +277,47 @@ impl HostConv {
     /// `[in · kh · kw, columns]`: for each output pixel, the input values under the kernel
     /// (zero in the padding).
     fn im2col(&self, x: &[f32], p: &Plane, columns: Range<usize>) -> Vec<f32> {
-        let g = &self.geometry;
         let width = columns.len();
-        let mut out = vec![0.0; g.per_filter() * width];
-        let mut rows = out.chunks_exact_mut(width);
-        let [sy, sx] = g.stride;
-        let [py, px] = g.padding;
-        for channel in x.chunks_exact(p.h * p.w) {
-            for ky in 0..g.k[0] {
-                for kx in 0..g.k[1] {
-                    let row = rows.next().expect("one row per weight");
-                    // Output row by output row: the columns whose input column
-                    // `ox·sx + kx - px` is inside the input (the rest stay zero).
-                    let first_ox = px.saturating_sub(kx).div_ceil(sx);
-                    let end_ox = (p.w + px).saturating_sub(kx).div_ceil(sx).min(p.ow);
-                    let mut pixel = columns.start;
-                    while pixel < columns.end {
-                        let (oy, ox) = (pixel / p.ow, pixel % p.ow);
-                        let row_end = (pixel - ox + p.ow).min(columns.end);
-                        let iy = (oy * sy + ky).wrapping_sub(py);
-                        let (lo, hi) = (ox.max(first_ox), (ox + row_end - pixel).min(end_ox));
-                        if iy < p.h && lo < hi {
-                            let dst = &mut row[pixel - columns.start + lo - ox..][..hi - lo];
-                            let src = &channel[iy * p.w..][..p.w];
-                            let start = lo * sx + kx - px;
-                            if sx == 1 {
-                                dst.copy_from_slice(&src[start..start + dst.len()]);
-                            } else {
-                                dst.iter_mut()
-                                    .zip(src[start..].iter().step_by(sx))
-                                    .for_each(|(d, s)| *d = *s);
-                            }
-                        }
-                        pixel = row_end;
-                    }
-                }
-            }
+        let mut out = vec![0.0; self.geometry.per_filter() * width];
+        for (i, row) in out.chunks_exact_mut(width).enumerate() {
+            self.im2col_row(x, p, columns.clone(), i, row);
         }
         out
+    }
+
+    /// Row `i` of [`Self::im2col`] into `row`, which it overwrites.
+    fn im2col_row(&self, x: &[f32], p: &Plane, columns: Range<usize>, i: usize, row: &mut [f32]) {
+        let g = &self.geometry;
+        let taps = g.k[0] * g.k[1];
+        let (ky, kx) = (i % taps / g.k[1], i % g.k[1]);
+        let channel = &x[i / taps * p.h * p.w..][..p.h * p.w];
+        let [sy, sx] = g.stride;
+        let [py, px] = g.padding;
+        row.fill(0.0);
+        // Output row by output row: the columns whose input column `ox·sx + kx - px` is
+        // inside the input (the rest stay zero).
+        let first_ox = px.saturating_sub(kx).div_ceil(sx);
+        let end_ox = (p.w + px).saturating_sub(kx).div_ceil(sx).min(p.ow);
+        let mut pixel = columns.start;
+        while pixel < columns.end {
+            let (oy, ox) = (pixel / p.ow, pixel % p.ow);
+            let row_end = (pixel - ox + p.ow).min(columns.end);
+            let iy = (oy * sy + ky).wrapping_sub(py);
+            let (lo, hi) = (ox.max(first_ox), (ox + row_end - pixel).min(end_ox));
+            if iy < p.h && lo < hi {
+                let dst = &mut row[pixel - columns.start + lo - ox..][..hi - lo];
+                let src = &channel[iy * p.w..][..p.w];
+                let start = lo * sx + kx - px;
+                if sx == 1 {
+                    dst.copy_from_slice(&src[start..start + dst.len()]);
+                } else {
+                    dst.iter_mut()
+                        .zip(src[start..].iter().step_by(sx))
+                        .for_each(|(d, s)| *d = *s);
+                }
+            }
+            pixel = row_end;
+        }
     }
 
     /// One channel's output plane: the bias, then each kernel tap's weight times the input
@@ -331,6 +358,22 @@ impl HostConv {
                 }
             }
         }
+    }
+}
+
+/// The rows of a conv's im2col matrix for a range of output pixels, gathered one at a time.
+struct Im2colRows<'a> {
+    conv: &'a HostConv,
+    x: &'a [f32],
+    plane: &'a Plane,
+    columns: Range<usize>,
+}
+
+impl RowSource for Im2colRows<'_> {
+    fn row<'a>(&'a self, i: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        let (x, plane, columns) = (self.x, self.plane, self.columns.clone());
+        self.conv.im2col_row(x, plane, columns, i, buf);
+        buf
     }
 }
 
@@ -482,6 +525,44 @@ mod tests {
                 );
             }
             assert_eq!(got.len(), want.len());
+        }
+    }
+
+    /// The quantized path packs im2col a row at a time; the codes and scales must be those of
+    /// the whole matrix packed at once, for any range of output pixels.
+    #[test]
+    fn im2col_packed_by_rows_is_the_whole_matrix_packed() {
+        for (g, size, columns) in [
+            (dense(3, 16, [3, 3], [2, 2]), [17, 23], 0..108),
+            (dense(5, 8, [3, 3], [1, 1]), [9, 14], 20..101),
+            (dense(7, 8, [1, 3], [1, 1]), [1, 37], 3..30),
+        ] {
+            let x = values(g.input * size[0] * size[1], 3);
+            let conv =
+                HostConv::new(g, values(g.out * g.per_filter(), 1), values(g.out, 2)).unwrap();
+            let [_, ow] = g.output_size(size[0], size[1]);
+            let plane = Plane {
+                h: size[0],
+                w: size[1],
+                ow,
+            };
+            let (k, width) = (g.per_filter(), columns.len());
+            let whole = conv.im2col(&x, &plane, columns.clone());
+            let want = Int12Matrix::from_columns(&whole, k, width, width);
+            let rows = Im2colRows {
+                conv: &conv,
+                x: &x,
+                plane: &plane,
+                columns,
+            };
+            let got = Int12Matrix::from_rows(&rows, k, width);
+            let bits = |m: &Int12Matrix| {
+                m.dequantize()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&got), bits(&want), "{g:?}");
         }
     }
 

@@ -160,6 +160,35 @@ impl Kernel {
     }
 }
 
+/// The rows of a `[k, n]` matrix, one at a time: read in place, or written into a buffer of
+/// `n` values and read from there.
+pub trait RowSource {
+    fn row<'a>(&'a self, i: usize, buf: &'a mut [f32]) -> &'a [f32];
+}
+
+/// `k` rows of `n` values, `stride` apart in one slice.
+pub struct StridedRows<'x> {
+    x: &'x [f32],
+    n: usize,
+    stride: usize,
+}
+
+impl<'x> StridedRows<'x> {
+    pub fn new(x: &'x [f32], k: usize, n: usize, stride: usize) -> Self {
+        assert!(
+            k == 0 || x.len() >= (k - 1) * stride + n,
+            "x holds k rows of n"
+        );
+        StridedRows { x, n, stride }
+    }
+}
+
+impl RowSource for StridedRows<'_> {
+    fn row<'a>(&'a self, i: usize, _buf: &'a mut [f32]) -> &'a [f32] {
+        &self.x[i * self.stride..][..self.n]
+    }
+}
+
 /// A weight matrix packed for the kernel: for each panel of 8 output rows and each pair of
 /// inputs `(2p, 2p+1)`, 16 codes `w[c][2p], w[c][2p+1]` for c in the panel. Padding is zero.
 /// int8 codes stay int8 in memory (a bundle's weights take their own size, not twice it) and
@@ -220,24 +249,28 @@ impl<C: Code> QuantMatrix<C> {
     /// input planes go in without a transpose, as the right side of a product whose left side
     /// is the filters ([`QuantizedRows::new`]).
     pub fn from_columns(x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
-        Self::from_columns_on(Kernel::best(), x, k, n, row_stride)
+        Self::from_rows(&StridedRows::new(x, k, n, row_stride), k, n)
     }
 
     /// [`Self::from_columns`] packed by the portable code, whatever the target: the reference
     /// for tests.
     pub fn from_columns_portable(x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
-        Self::from_columns_on(Kernel::Portable, x, k, n, row_stride)
+        let rows = StridedRows::new(x, k, n, row_stride);
+        Self::from_rows_on(Kernel::Portable, &rows, k, n)
     }
 
-    fn from_columns_on(kernel: Kernel, x: &[f32], k: usize, n: usize, row_stride: usize) -> Self {
-        assert!(
-            k == 0 || x.len() >= (k - 1) * row_stride + n,
-            "x holds k rows of n"
-        );
-        let row = |i: usize| &x[i * row_stride..][..n];
+    /// [`Self::from_columns`] of the `k` rows of `n` values that `rows` gives: a matrix that
+    /// need not be stored whole (a wide conv's im2col, gathered a row at a time).
+    pub fn from_rows(rows: &impl RowSource, k: usize, n: usize) -> Self {
+        Self::from_rows_on(Kernel::best(), rows, k, n)
+    }
+
+    fn from_rows_on(kernel: Kernel, rows: &impl RowSource, k: usize, n: usize) -> Self {
+        // Two passes over the rows: the columns' largest values, then the codes.
+        let (mut even_buf, mut odd_buf) = (vec![0.0f32; n], vec![0.0f32; n]);
         let mut max = vec![0.0f32; n];
         for i in 0..k {
-            for (m, v) in max.iter_mut().zip(row(i)) {
+            for (m, v) in max.iter_mut().zip(rows.row(i, &mut even_buf)) {
                 let a = v.abs();
                 // A NaN stays once in: `a > NaN` is false.
                 *m = if a > *m || a.is_nan() { a } else { *m };
@@ -258,9 +291,9 @@ impl<C: Code> QuantMatrix<C> {
         let zeros = vec![0.0f32; n];
         let mut packed = vec![C::default(); panels * pairs * 2 * PANEL];
         for p in 0..pairs {
-            let even = row(2 * p);
+            let even = rows.row(2 * p, &mut even_buf);
             let odd = if 2 * p + 1 < k {
-                row(2 * p + 1)
+                rows.row(2 * p + 1, &mut odd_buf)
             } else {
                 &zeros
             };
