@@ -202,7 +202,8 @@ fn wgpu_matches_onnxruntime() {
 /// Pruned to Latin script, the recognizer's logits are the full model's for the classes kept
 /// and every detected line reads the same, a little more confidently (the dropped classes no
 /// longer share the softmax). So a faint line of symbols can cross the 0.5 drop score and be
-/// kept (one "●" on these fixtures): the words read are the same. A crop whose best guess in the
+/// kept (one "●" on these fixtures while lines were padded to 320 columns): the words read are
+/// the same. A crop whose best guess in the
 /// full model is a dropped class (a "😄" read off a junk box on a picture) reads otherwise, but
 /// with the same words (none).
 #[test]

@@ -313,6 +313,12 @@ impl Bundle {
         Self::check(Box::new(bytes), name, None)
     }
 
+    /// Reads and checks the bundle file at `path` (named by its path in errors).
+    pub fn open(path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(bytes, &path.display().to_string())
+    }
+
     /// As [`Self::from_bytes`], for bytes kept elsewhere, with the payload's SHA-256 (lowercase
     /// hex) where the caller computed it: the browser's WebCrypto hashes 150 MB in a fraction of
     /// the seconds wasm takes.

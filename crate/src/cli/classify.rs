@@ -74,8 +74,7 @@ pub fn run(args: Args) -> Result<()> {
             None,
         ),
         (None, Some(path)) => {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            let bundle = Bundle::from_bytes(bytes, &path.display().to_string())?;
+            let bundle = Bundle::open(path)?;
             let kernels = args.kernels.unwrap_or(bundle.default_kernels(&device));
             let ocr = match (&args.text, &args.ocr) {
                 (None, None) => bundle.ocr(&device, kernels)?,

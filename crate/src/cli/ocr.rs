@@ -51,13 +51,11 @@ pub fn run(args: Args) -> Result<()> {
     let ocr = match (&args.ocr, &args.bundle) {
         (Some(dir), _) => Ocr::from_folder(dir, args.charset, &device)?,
         (None, Some(path)) => {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            let name = path.display().to_string();
-            let bundle = Bundle::from_bytes(bytes, &name)?;
+            let bundle = Bundle::open(path)?;
             let kernels = args.kernels.unwrap_or(bundle.default_kernels(&device));
             bundle.ocr(&device, kernels)?.ok_or_else(|| {
                 Error::config(
-                    &name,
+                    path.display().to_string(),
                     "the bundle has no OCR model (export it with --ocr DIR, or pass --ocr DIR)",
                 )
             })?

@@ -84,8 +84,7 @@ const TEXTS: &[&str] = &[
 
 pub fn run(args: Args) -> Result<()> {
     let device = Device::flex();
-    let bytes = std::fs::read(&args.bundle).map_err(|e| Error::io(&args.bundle, e))?;
-    let bundle = Bundle::from_bytes(bytes, &args.bundle.display().to_string())?;
+    let bundle = Bundle::open(&args.bundle)?;
     let quantized = bundle.pipeline(
         &device,
         args.kernels.unwrap_or(bundle.default_kernels(&device)),

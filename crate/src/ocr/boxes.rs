@@ -40,9 +40,13 @@ impl TextBox {
     /// The shorter of the box's sides: a line's height, whichever way it runs.
     pub fn short_side(&self) -> f32 {
         let c = &self.corners;
-        let dist = |a: Point, b: Point| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-        dist(c[0], c[1]).min(dist(c[0], c[3]))
+        distance(c[0], c[1]).min(distance(c[0], c[3]))
     }
+}
+
+/// The straight-line distance between two points.
+pub fn distance(a: Point, b: Point) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
 /// The pixel coordinates of each 8-connected region of `mask` (`w` x `h`, row-major).

@@ -21,7 +21,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
-use super::boxes::{self, BoxParams, Point, TextBox};
+use super::boxes::{self, BoxParams, Point, TextBox, distance};
 use super::charset::{self, Charset};
 use super::crop::Pixels;
 use super::ctc::{self, Decoded, Dictionary};
@@ -310,10 +310,9 @@ fn to_image(b: TextBox, sx: f32, sy: f32, width: usize, height: usize) -> Option
             y.clamp(0.0, (height - 1) as f32).trunc(),
         ]
     });
-    let dist = |a: Point, b: Point| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
     let (w, h) = (
-        dist(corners[0], corners[1]) as usize,
-        dist(corners[0], corners[3]) as usize,
+        distance(corners[0], corners[1]) as usize,
+        distance(corners[0], corners[3]) as usize,
     );
     (w > 3 && h > 3).then_some(TextBox {
         corners,
@@ -334,9 +333,8 @@ fn bounds(c: &[Point; 4]) -> [f32; 4] {
 
 /// The box cut out upright; a crop at least 1.5 times taller than wide is read turned a quarter.
 pub fn straighten(image: &Pixels, c: &[Point; 4]) -> Pixels {
-    let dist = |a: Point, b: Point| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let w = dist(c[0], c[1]).max(dist(c[2], c[3])) as usize;
-    let h = dist(c[0], c[3]).max(dist(c[1], c[2])) as usize;
+    let w = distance(c[0], c[1]).max(distance(c[2], c[3])) as usize;
+    let h = distance(c[0], c[3]).max(distance(c[1], c[2])) as usize;
     let crop = image.warp(c, w.max(1), h.max(1));
     if crop.height as f32 / crop.width as f32 >= 1.5 {
         crop.rotate_ccw()

@@ -26,7 +26,7 @@ const TILE_ROWS: usize = 4;
 const CHUNK_PAIRS: usize = 256;
 
 /// A weight code type.
-pub trait Code: Copy + Default + Send + Sync + 'static {
+pub trait Code: Copy + Default + Send + Sync + Into<i32> + 'static {
     /// Two bytes a code (loaded as they are), or one (widened to i16 as they are loaded).
     const WIDE: bool;
     /// The largest weight code.
@@ -35,7 +35,10 @@ pub trait Code: Copy + Default + Send + Sync + 'static {
     const X_MAX: f32;
     /// An integer-valued `v` within ±[`Self::W_MAX`] as a code (NaN gives 0).
     fn from_integer(v: f32) -> Self;
-    fn value(self) -> i32;
+
+    fn value(self) -> i32 {
+        self.into()
+    }
 
     /// `v` (already scaled) rounded to a code, ties away from zero: the bundle's encoding.
     fn round(v: f32) -> Self {
@@ -70,9 +73,6 @@ impl Code for i8 {
     fn from_integer(v: f32) -> Self {
         v as i8
     }
-    fn value(self) -> i32 {
-        self as i32
-    }
 }
 
 /// 12-bit codes: 2047 · 2047 · 512 < 2³¹.
@@ -82,9 +82,6 @@ impl Code for i16 {
     const X_MAX: f32 = 2047.0;
     fn from_integer(v: f32) -> Self {
         v as i16
-    }
-    fn value(self) -> i32 {
-        self as i32
     }
     fn pack_panel(kernel: Kernel, even: &[f32], odd: &[f32], inv: &[f32], dst: &mut [Self]) {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
